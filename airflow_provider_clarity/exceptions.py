@@ -1,0 +1,69 @@
+"""Exceptions raised by the Clarity provider.
+
+Each exception stands for one thing a user can act on, and its message says what to do
+next. None of them ever carries the API token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class ClarityError(AirflowException):
+    """Base class of every error raised by the Clarity provider."""
+
+
+class ClarityAuthError(ClarityError):
+    """Clarity answered 401: the token is missing, invalid or expired."""
+
+
+class ClarityPermissionError(ClarityError):
+    """Clarity answered 403: the token lacks the Data.Export scope or is for another project."""
+
+
+class ClarityRequestError(ClarityError):
+    """The request is invalid: rejected locally before any call, or by Clarity with a 400."""
+
+
+class ClarityQuotaExceededError(ClarityError):
+    """No call may be made now: Clarity answered 429, or the local ledger says the day is spent.
+
+    :param reset_at: when the quota is expected to be available again (UTC), if known.
+    :param source: ``"api"`` when Clarity answered 429, ``"ledger"`` when the local ledger
+        refused the call before anything was sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: datetime | None = None,
+        source: str = "api",
+    ) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+        self.source = source
+
+
+class ClarityServerError(ClarityError):
+    """Clarity answered 5xx, or could not be reached, after every retry was spent."""
+
+
+class ClarityResponseError(ClarityError):
+    """Clarity answered 200 with a body this provider cannot use (not JSON, wrong shape, bad value)."""
+
+
+class ClarityDimensionFallbackError(ClarityResponseError):
+    """Clarity ignored the requested dimensions and sent the no-dimension snapshot instead.
+
+    The live API does this, with a 200, for dimension names it does not know. The call was
+    still counted against the quota, so the payload is kept on the exception as ``payload``.
+    """
+
+    def __init__(self, message: str, *, payload: Any, dimensions: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.payload = payload
+        self.dimensions = dimensions

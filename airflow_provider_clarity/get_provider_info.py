@@ -1,0 +1,100 @@
+"""What Airflow discovers about this provider (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_clarity import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider metadata Airflow's ProvidersManager reads at runtime."""
+    return {
+        "package-name": "airflow-provider-clarity",
+        "name": "Microsoft Clarity",
+        "description": "Export Microsoft Clarity dashboard data, within its 10-calls-a-day quota.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Microsoft Clarity",
+                "external-doc-url": "https://learn.microsoft.com/en-us/clarity/setup-and-installation/clarity-data-export-api",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Microsoft Clarity",
+                "python-modules": ["airflow_provider_clarity.hooks.clarity"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Microsoft Clarity",
+                "python-modules": ["airflow_provider_clarity.operators.export"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Microsoft Clarity",
+                "python-modules": ["airflow_provider_clarity.sensors.quota"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "clarity",
+                "hook-class-name": "airflow_provider_clarity.hooks.clarity.ClarityHook",
+                "hook-name": "Microsoft Clarity",
+                "conn-fields": {
+                    "project_id": {
+                        "label": "Project ID",
+                        "description": (
+                            "The Clarity project this token belongs to (Settings > Overview). "
+                            "Connections with the same Project ID share one daily quota ledger; "
+                            "when empty, the connection id is used."
+                        ),
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "daily_limit": {
+                        "label": "Daily limit",
+                        "description": (
+                            "Calls Clarity allows this project per day. Clarity's limit is 10."
+                        ),
+                        "schema": {"type": ["integer", "null"], "default": 10, "minimum": 1},
+                    },
+                    "reserve": {
+                        "label": "Reserved calls",
+                        "description": (
+                            "Calls per day that Airflow leaves unspent for people and tools "
+                            "outside Airflow."
+                        ),
+                        "schema": {"type": ["integer", "null"], "default": 0, "minimum": 0},
+                    },
+                    "quota_window": {
+                        "label": "Quota window",
+                        "description": (
+                            "utc_day: the count resets at 00:00 UTC (Clarity's behaviour as far "
+                            "as is known). rolling: the last N seconds, see below."
+                        ),
+                        "schema": {
+                            "type": ["string", "null"],
+                            "default": "utc_day",
+                            "enum": ["utc_day", "rolling"],
+                        },
+                    },
+                    "rolling_window_seconds": {
+                        "label": "Rolling window (seconds)",
+                        "description": "Length of a rolling quota window. Default one day.",
+                        "schema": {"type": ["integer", "null"], "default": 86400, "minimum": 1},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"password": "API token"},
+                    "placeholders": {
+                        "host": "https://www.clarity.ms",
+                        "password": "Clarity > Settings > Data Export > Generate new API token",
+                    },
+                },
+            }
+        ],
+    }
