@@ -1,0 +1,564 @@
+"""Clarity response -> typed tidy rows, as a pandas DataFrame or plain JSON-safe records.
+
+This module is a public contract: warehouse tables are built on the schema below, so it
+changes only with a major version.
+
+Rows
+    One row per element of each block's ``information`` list, in response order. A block
+    with no rows contributes nothing; ``[]`` gives zero rows with the full schema.
+
+Columns, in this order
+    1. ``metric``: the block's ``metricName`` exactly as Clarity returned it (``Traffic``,
+       ``RageClickCount``, ``DeadTapCount``...).
+    2. Dimension columns: ``browser, device, country, os, source, medium, campaign,
+       channel, url``.
+    3. Known field columns: ``total_session_count, total_bot_session_count,
+       distinct_user_count, pages_per_session_percentage, average_scroll_depth,
+       total_time, active_time, sessions_count, sessions_with_metric_percentage,
+       sessions_without_metric_percentage, pages_views, sub_total, name, visits_count``.
+       (PopularPages' ``url`` field and the ``URL`` dimension share the ``url`` column:
+       both are the page URL.)
+    4. Unknown fields, snake_cased, sorted by name (only those present in the payload).
+    5. ``exported_at`` then ``num_of_days``, when given.
+
+    Columns 1-3 are **always present**, whatever the metrics, dimensions or traffic of the
+    response, even when every value is null. A Parquet dataset written daily, for the
+    no-dimension snapshot and every breakdown alike, therefore has one identical schema
+    in every file: partitions read back as one table with no schema merging, and a
+    zero-traffic day does not drop columns or turn an integer column into a null-typed
+    one. All-null columns cost next to nothing in Parquet. Only unknown fields (a new
+    Clarity field, mobile-app fields such as ``screensViews``) vary from run to run.
+
+Key matching
+    Row keys are matched to columns ignoring case and non-alphanumeric characters, so
+    ``Url``/``URL``/``url`` -> ``url``, ``OS``/``Os`` -> ``os``, and the vendor page's
+    ``PagesPerSessionPercentage`` -> ``pages_per_session_percentage``. The vendor page's
+    ``distantUserCount`` -> ``distinct_user_count`` (and ``Country/Region`` ->
+    ``country``). When one row carries several keys for one column (say both
+    ``distinctUserCount`` and ``distantUserCount``), the non-null value under the live
+    spelling wins; otherwise the first non-null value in the row's key order.
+    Any other key is kept as an unknown field named by its snake_case (``screensViews`` ->
+    ``screens_views``); one that would collide with ``metric``, ``exported_at`` or
+    ``num_of_days`` gets a ``_field`` suffix. Unknown keys and metrics are never fatal.
+
+Types (DataFrame dtype; value in records)
+    - ``metric``, dimensions, ``name``: ``string`` (missing = ``pd.NA``); ``str`` or None.
+      A number sent in one of these becomes its text (``404`` -> ``"404"``).
+    - counts (``*_count``, ``total_time``, ``active_time``, ``pages_views``,
+      ``sub_total``): ``Int64`` (missing = ``pd.NA``); ``int`` or None.
+    - percentages and averages (``*_percentage``, ``average_scroll_depth``): ``float64``
+      (missing = NaN); ``float`` or None.
+    - ``exported_at``: ``datetime64[us, UTC]``; ISO-8601 ``str`` such as
+      ``"2024-05-01T06:00:00+00:00"``.
+    - ``num_of_days``: ``Int64``; ``int``.
+    - unknown fields: inferred, see below.
+
+    Strings use pandas' nullable ``string`` dtype backed by pyarrow, not ``object``: a
+    missing value is ``pd.NA`` (a JSON ``null`` never becomes the text ``"None"``; the
+    name ``"None"`` that Clarity itself sends for direct traffic stays as sent), and the
+    column writes to Parquet as a UTF-8 string column whatever the content.
+    ``exported_at`` uses microseconds because Parquet ``TIMESTAMP(NANOS)`` is poorly
+    supported by warehouses (BigQuery, older Spark).
+
+    Counts arrive as JSON strings holding an integer (``"9554"``) or as integer ``0``;
+    both become exact integers, never through float, so values up to 2**63-1 round-trip.
+    A value that cannot be coerced (``"abc"``, ``1.5`` or ``true`` in a count, a number
+    beyond int64, a list in a percentage) raises :class:`ClarityResponseError` naming
+    the metric, field and row. A float ``NaN`` is treated as missing.
+
+    Unknown fields are typed from all their non-null values: integers and integer strings
+    within int64 -> ``Int64``; any mix of those with other JSON numbers -> ``float64``;
+    only booleans -> ``boolean``; anything else -> ``string`` (non-string values as
+    their JSON text). A field with only nulls -> ``string``. Because unknown fields are
+    inferred per payload, their type can differ between runs; known fields never do.
+
+pandas and pyarrow are imported inside :func:`to_dataframe` only; importing this module
+or calling :func:`to_records` does not load them (DAG files stay cheap to parse).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_clarity.exceptions import ClarityResponseError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COLUMNS", "to_dataframe", "to_records"]
+
+# Column kinds. Each maps to one DataFrame dtype and one record value type.
+_STR = "string"
+_INT = "int"
+_FLOAT = "float"
+_BOOL = "bool"
+
+_DIMENSIONS: tuple[str, ...] = (
+    "browser",
+    "device",
+    "country",
+    "os",
+    "source",
+    "medium",
+    "campaign",
+    "channel",
+    "url",
+)
+
+# (column, kind, live spelling in Clarity responses) in schema order.
+_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("total_session_count", _INT, "totalSessionCount"),
+    ("total_bot_session_count", _INT, "totalBotSessionCount"),
+    ("distinct_user_count", _INT, "distinctUserCount"),
+    ("pages_per_session_percentage", _FLOAT, "pagesPerSessionPercentage"),
+    ("average_scroll_depth", _FLOAT, "averageScrollDepth"),
+    ("total_time", _INT, "totalTime"),
+    ("active_time", _INT, "activeTime"),
+    ("sessions_count", _INT, "sessionsCount"),
+    ("sessions_with_metric_percentage", _FLOAT, "sessionsWithMetricPercentage"),
+    ("sessions_without_metric_percentage", _FLOAT, "sessionsWithoutMetricPercentage"),
+    ("pages_views", _INT, "pagesViews"),
+    ("sub_total", _INT, "subTotal"),
+    ("name", _STR, "name"),
+    ("visits_count", _INT, "visitsCount"),
+)
+
+_METADATA_COLUMNS = ("exported_at", "num_of_days")
+
+#: The always-present columns in order, mapped to their kind
+#: (``string``, ``int``, ``float``); unknown fields and metadata columns follow them.
+COLUMNS: dict[str, str] = {
+    "metric": _STR,
+    **dict.fromkeys(_DIMENSIONS, _STR),
+    **{column: kind for column, kind, _ in _FIELDS},
+}
+
+_RESERVED = frozenset(COLUMNS) | frozenset(_METADATA_COLUMNS)
+
+# Keys exactly as the live service sends them; they win over any other spelling.
+_LIVE_KEYS: dict[str, str] = {
+    **{live: column for column, _, live in _FIELDS},
+    "Browser": "browser",
+    "Device": "device",
+    "Country": "country",
+    "OS": "os",
+    "Os": "os",
+    "Source": "source",
+    "Medium": "medium",
+    "Campaign": "campaign",
+    "Channel": "channel",
+    "Url": "url",
+    "url": "url",
+}
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def _squash(key: str) -> str:
+    return _NON_ALNUM.sub("", key).lower()
+
+
+# Any spelling of a known column, compared after _squash.
+_SQUASHED: dict[str, str] = {
+    **{_squash(column): column for column in COLUMNS if column != "metric"},
+    "distantusercount": "distinct_user_count",  # the vendor page's sample
+    "countryregion": "country",  # the vendor page's dimension name
+}
+
+_CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_SIGNED_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _snake_case(key: str) -> str:
+    text = _CAMEL_ACRONYM.sub(r"\1_\2", key)
+    text = _CAMEL.sub(r"\1_\2", text)
+    return _NON_ALNUM.sub("_", text).strip("_").lower() or "field"
+
+
+def _column_for(key: str) -> str:
+    """The column a row key lands in (known column, or snake_case unknown field)."""
+    key = str(key)
+    column = _SQUASHED.get(_squash(key))
+    if column is not None:
+        return column
+    column = _snake_case(key)
+    return f"{column}_field" if column in _RESERVED else column
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {_short(value)}"
+
+
+# --- Coercion of known columns. Each returns the clean value or raises ValueError. ---
+
+
+def _parse_int_str(value: str) -> int:
+    # int() alone would also accept " 12", "1_000" and non-ASCII digits.
+    if not (value.isascii() and (value.isdigit() or _SIGNED_INT.fullmatch(value))):
+        raise ValueError
+    return int(value)
+
+
+def _coerce_int(value: Any) -> int:
+    kind = type(value)
+    if kind is str:
+        number = _parse_int_str(value)
+    elif kind is int:
+        number = value
+    elif kind is float and value.is_integer():
+        number = int(value)
+    else:
+        raise ValueError
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError
+    return number
+
+
+def _coerce_float(value: Any) -> float | None:
+    kind = type(value)
+    if kind is float:
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ValueError
+        return value
+    if kind is int:
+        return float(value)
+    if kind is str:
+        number = float(value.strip())
+        if not math.isfinite(number):
+            raise ValueError
+        return number
+    raise ValueError
+
+
+def _coerce_str(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is float:
+        return str(value)
+    raise ValueError
+
+
+_COERCERS: dict[str, Callable[[Any], Any]] = {
+    _INT: _coerce_int,
+    _FLOAT: _coerce_float,
+    _STR: _coerce_str,
+}
+_EXPECTED = {
+    _INT: "an integer within int64; column {!r} is Int64",
+    _FLOAT: "a finite number; column {!r} is float64",
+    _STR: "a string; column {!r} is string",
+}
+
+
+# --- Unknown fields: infer a kind from all values, then convert. ---
+
+
+def _int_or_none(value: Any) -> int | None:
+    kind = type(value)
+    if kind is int:
+        number = value
+    elif kind is str:
+        try:
+            number = _parse_int_str(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
+
+
+def _infer_and_convert(values: list[Any]) -> tuple[str, list[Any]]:
+    present = [v for v in values if v is not None]
+    if present and all(type(v) is bool for v in present):
+        return _BOOL, values
+    if present:
+        ints = [_int_or_none(v) for v in present]
+        if all(number is not None for number in ints):
+            return _INT, [None if v is None else _int_or_none(v) for v in values]
+        if all(
+            type(v) is float or number is not None for v, number in zip(present, ints, strict=True)
+        ):
+            converted: list[Any] = []
+            for v in values:
+                if v is None or type(v) is float:
+                    converted.append(None if v is None or not math.isfinite(v) else v)
+                else:
+                    converted.append(float(_int_or_none(v)))  # type: ignore[arg-type]
+            return _FLOAT, converted
+    return _STR, [
+        v if v is None or type(v) is str else json.dumps(v, allow_nan=False, default=str)
+        for v in values
+    ]
+
+
+# --- The one mapping from payload to columns, shared by to_dataframe and to_records. ---
+
+
+def _check_block(index: int, block: Any) -> tuple[str, list[Any]]:
+    if not isinstance(block, dict):
+        raise ClarityResponseError(
+            f"Clarity response block {index} is {_describe(block)}, expected "
+            "an object with 'metricName' and 'information'."
+        )
+    metric = block.get("metricName")
+    if type(metric) is not str:
+        raise ClarityResponseError(
+            f"Clarity response block {index} has metricName {_short(metric)}, expected a "
+            f"string; the block's keys are {sorted(map(str, block))}."
+        )
+    rows = block.get("information")
+    if not isinstance(rows, list):
+        raise ClarityResponseError(
+            f"Clarity metric {metric!r} (block {index}) has information "
+            f"{_describe(rows)}, expected a list of rows."
+        )
+    return metric, rows
+
+
+def _merge_row(
+    row: dict[str, Any], index: int, block_columns: dict[str, list[Any]], keymap: dict[str, str]
+) -> None:
+    """Place one row whose keys collide on a column: live spelling first, then key order."""
+    size = len(block_columns["metric"])
+    chosen: dict[str, tuple[int, Any]] = {}
+    for key, value in row.items():
+        column = keymap.get(key) or keymap.setdefault(key, _column_for(key))
+        if column not in block_columns:
+            block_columns[column] = [None] * size
+        if value is None:
+            continue
+        rank = 0 if _LIVE_KEYS.get(key) == column else 1
+        previous = chosen.get(column)
+        if previous is None or rank < previous[0]:
+            chosen[column] = (rank, value)
+    for column, (_, value) in chosen.items():
+        block_columns[column][index] = value
+
+
+def _coerce_block_column(
+    column: str, kind: str, values: list[Any], metric: str, rows: list[dict[str, Any]]
+) -> None:
+    coerce = _COERCERS[kind]
+    is_int, is_float = kind == _INT, kind == _FLOAT
+    for position, value in enumerate(values):
+        # Fast paths for the usual values, then the careful coercion.
+        if value is None:
+            continue
+        value_type = type(value)
+        if is_int:
+            # Up to 18 ASCII digits always fits in int64.
+            if value_type is str and len(value) < 19 and value.isdigit() and value.isascii():
+                values[position] = int(value)
+                continue
+        elif is_float:
+            if value_type is float and value - value == 0.0:  # finite
+                continue
+        elif value_type is str:
+            continue
+        try:
+            values[position] = coerce(value)
+        except (ValueError, OverflowError):
+            keys = [k for k in rows[position] if _column_for(k) == column]
+            field = keys[0] if len(keys) == 1 else " / ".join(keys)
+            raise ClarityResponseError(
+                f"Clarity metric {metric!r} field {field!r} (row {position}) holds "
+                f"{_short(value)}, which is not {_EXPECTED[kind].format(column)}. "
+                "Clarity may have changed this field's format: keep the raw response and "
+                "report it."
+            ) from None
+
+
+def _build_columns(payload: Any) -> tuple[int, dict[str, list[Any]], dict[str, str]]:
+    """Map a payload to (row count, column -> Python values, column -> kind), schema-ordered."""
+    if not isinstance(payload, list):
+        raise ClarityResponseError(
+            "Clarity response is not what this provider expected, a JSON array of metric "
+            f'blocks [{{"metricName": ..., "information": [...]}}]; got {_describe(payload)}.'
+        )
+    columns: dict[str, list[Any]] = {}
+    total = 0
+    keymap = dict(_LIVE_KEYS)
+    for block_index, block in enumerate(payload):
+        metric, rows = _check_block(block_index, block)
+        size = len(rows)
+        if not size:
+            continue
+        block_columns: dict[str, list[Any]] = {"metric": [metric] * size}
+        for index, row in enumerate(rows):
+            if type(row) is not dict:
+                raise ClarityResponseError(
+                    f"Clarity metric {metric!r} row {index} is {_describe(row)}, "
+                    "expected an object."
+                )
+            for key, value in row.items():
+                column = keymap.get(key)
+                if column is None:
+                    column = keymap[key] = _column_for(key)
+                values = block_columns.get(column)
+                if values is None:
+                    values = block_columns[column] = [None] * size
+                if value is not None:
+                    if values[index] is None:
+                        values[index] = value
+                    else:
+                        _merge_row(row, index, block_columns, keymap)
+                        break
+        for column, values in block_columns.items():
+            kind = COLUMNS.get(column)
+            if kind is not None and column != "metric":
+                _coerce_block_column(column, kind, values, metric, rows)
+            existing = columns.get(column)
+            if existing is None:
+                columns[column] = [None] * total + values
+            else:
+                existing.extend(values)
+        total += size
+        for existing in columns.values():
+            if len(existing) < total:
+                existing.extend([None] * size)
+
+    kinds = dict(COLUMNS)
+    ordered: dict[str, list[Any]] = {
+        column: columns.get(column) or [None] * total for column in COLUMNS
+    }
+    for column in sorted(set(columns) - set(COLUMNS)):
+        kinds[column], ordered[column] = _infer_and_convert(columns[column])
+    return total, ordered, kinds
+
+
+def _check_exported_at(exported_at: datetime | str) -> datetime:
+    if isinstance(exported_at, str):
+        try:
+            moment = datetime.fromisoformat(exported_at)
+        except ValueError:
+            raise ValueError(f"exported_at {exported_at!r} is not an ISO-8601 timestamp.") from None
+    elif isinstance(exported_at, datetime):
+        moment = exported_at
+    else:
+        raise TypeError(
+            f"exported_at must be a timezone-aware datetime or ISO-8601 string, "
+            f"not {type(exported_at).__name__}."
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(
+            f"exported_at {exported_at!r} has no timezone; pass an aware datetime "
+            "(e.g. datetime.now(timezone.utc)) so the snapshot time is unambiguous."
+        )
+    return moment.astimezone(UTC)
+
+
+def _check_num_of_days(num_of_days: int | str) -> int:
+    try:
+        return _coerce_int(num_of_days)
+    except ValueError:
+        raise ValueError(f"num_of_days {num_of_days!r} is not an integer.") from None
+
+
+def _metadata(
+    exported_at: datetime | str | None, num_of_days: int | str | None
+) -> list[tuple[str, Any]]:
+    extra: list[tuple[str, Any]] = []
+    if exported_at is not None:
+        extra.append(("exported_at", _check_exported_at(exported_at)))
+    if num_of_days is not None:
+        extra.append(("num_of_days", _check_num_of_days(num_of_days)))
+    return extra
+
+
+def to_records(
+    payload: Any,
+    *,
+    exported_at: datetime | str | None = None,
+    num_of_days: int | str | None = None,
+) -> list[dict[str, Any]]:
+    """Normalise a Clarity response into JSON-safe row dicts (the module docstring's schema).
+
+    Every record has the same keys in schema order. Values are ``str``, ``int``,
+    ``float``, ``bool`` or ``None`` (never NaN); ``exported_at`` is an ISO-8601 UTC string.
+    pandas is not imported.
+
+    :param payload: the parsed JSON body of ``project-live-insights``.
+    :param exported_at: when the snapshot was taken; a timezone-aware datetime or an
+        ISO-8601 string with an offset. Added as a column when given.
+    :param num_of_days: the request's ``numOfDays``. Added as a column when given.
+    :raises ClarityResponseError: the payload is not a list of
+        ``{"metricName": str, "information": [object, ...]}`` or a known field holds a
+        value that cannot be coerced to its type.
+    :raises ValueError: ``exported_at`` is naive or unparseable, or ``num_of_days`` is not
+        an integer.
+    """
+    extra = _metadata(exported_at, num_of_days)
+    total, columns, _ = _build_columns(payload)
+    names = list(columns)
+    lists: list[Sequence[Any]] = list(columns.values())
+    for name, value in extra:
+        names.append(name)
+        lists.append([value.isoformat() if isinstance(value, datetime) else value] * total)
+    return [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
+
+
+def to_dataframe(
+    payload: Any,
+    *,
+    exported_at: datetime | str | None = None,
+    num_of_days: int | str | None = None,
+) -> pd.DataFrame:
+    """Normalise a Clarity response into a typed pandas DataFrame (the module docstring's schema).
+
+    Holds exactly the same values as :func:`to_records`, with nulls as ``pd.NA`` (``NaN``
+    in float columns).
+
+    :param payload: the parsed JSON body of ``project-live-insights``.
+    :param exported_at: when the snapshot was taken; a timezone-aware datetime or an
+        ISO-8601 string with an offset. Added as a ``datetime64[us, UTC]`` column when given.
+    :param num_of_days: the request's ``numOfDays``. Added as an ``Int64`` column when given.
+    :raises ClarityResponseError: the payload is not a list of
+        ``{"metricName": str, "information": [object, ...]}`` or a known field holds a
+        value that cannot be coerced to its type.
+    :raises ValueError: ``exported_at`` is naive or unparseable, or ``num_of_days`` is not
+        an integer.
+    """
+    import numpy as np
+    import pandas as pd
+
+    extra = _metadata(exported_at, num_of_days)
+    total, columns, kinds = _build_columns(payload)
+    string_dtype = pd.StringDtype("pyarrow")
+
+    def build(kind: str, values: list[Any]) -> Any:
+        if kind == _INT:
+            # Through object, never float: every int64 value stays exact.
+            objects = np.array(values, dtype=object)
+            mask = objects == None  # noqa: E711 (elementwise comparison)
+            objects[mask] = 0
+            return pd.arrays.IntegerArray(objects.astype(np.int64), mask)
+        if kind == _FLOAT:
+            return np.array(values, dtype=np.float64)
+        if kind == _BOOL:
+            return pd.array(values, dtype="boolean")
+        return pd.array(values, dtype=string_dtype)
+
+    data = {column: build(kinds[column], values) for column, values in columns.items()}
+    for name, value in extra:
+        if name == "exported_at":
+            naive = np.datetime64(value.replace(tzinfo=None), "us")
+            data[name] = pd.DatetimeIndex(np.full(total, naive), tz="UTC")
+        else:
+            data[name] = build(_INT, [value] * total)
+    return pd.DataFrame(data, copy=False)
