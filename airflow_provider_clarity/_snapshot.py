@@ -1,0 +1,155 @@
+"""The kept raw snapshot: Clarity's answer, unchanged, and where a task instance keeps it.
+
+Private helpers of :mod:`airflow_provider_clarity.operators.export`; they may change
+without notice. The envelope format (``clarity-raw/1``) is documented for users, since the
+raw files are theirs to keep:
+
+.. code-block:: json
+
+    {"format": "clarity-raw/1", "request": {"numOfDays": "1", "dimension1": "OS"},
+     "project_id": "...", "exported_at": "2025-01-01T06:00:03+00:00", "fallback": false,
+     "response": [{"metricName": "Traffic", "information": [...]}]}
+
+``response`` is the body exactly as Clarity sent it (parsed JSON), so it can be normalised
+again later with any version of :mod:`airflow_provider_clarity.normalize`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_clarity._storage import read_bytes_or_none, write_atomic
+
+__all__ = [
+    "FORMAT",
+    "STATE_STORE_KEY",
+    "PathSnapshotStore",
+    "RawSnapshot",
+    "SnapshotStore",
+    "TaskStateSnapshotStore",
+    "UnkeptSnapshotStore",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "clarity-raw/1"
+STATE_STORE_KEY = "clarity_raw_snapshot"
+
+
+@dataclass(frozen=True)
+class RawSnapshot:
+    """One Clarity answer and what was asked for it."""
+
+    request: dict[str, str]
+    project_id: str
+    exported_at: datetime
+    response: Any
+    fallback: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The envelope as a JSON-ready dict."""
+        return {
+            "format": FORMAT,
+            "request": dict(self.request),
+            "project_id": self.project_id,
+            "exported_at": self.exported_at.isoformat(),
+            "fallback": self.fallback,
+            "response": self.response,
+        }
+
+    @classmethod
+    def from_json(cls, envelope: Any) -> RawSnapshot | None:
+        """Read an envelope back; ``None`` when it is not a ``clarity-raw/1`` envelope."""
+        if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+            return None
+        try:
+            exported_at = datetime.fromisoformat(envelope["exported_at"])
+            request = {str(k): str(v) for k, v in envelope["request"].items()}
+            return cls(
+                request=request,
+                project_id=str(envelope["project_id"]),
+                exported_at=exported_at,
+                response=envelope["response"],
+                fallback=bool(envelope.get("fallback", False)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def matches(self, request: dict[str, str], project_id: str) -> bool:
+        """True when this snapshot answers exactly ``request`` for ``project_id``."""
+        return self.request == request and self.project_id == project_id
+
+
+class SnapshotStore(Protocol):
+    """Where one task instance keeps its raw snapshot across retries and re-runs."""
+
+    location: str
+
+    def load(self) -> RawSnapshot | None: ...
+
+    def save(self, snapshot: RawSnapshot) -> None: ...
+
+
+class PathSnapshotStore:
+    """A JSON file on any ``ObjectStoragePath`` (next to the output, or ``raw_location``)."""
+
+    def __init__(self, path: ObjectStoragePath) -> None:
+        self.path = path
+        self.location = str(path)
+
+    def load(self) -> RawSnapshot | None:
+        data = read_bytes_or_none(self.path)
+        if data is None:
+            return None
+        try:
+            envelope = json.loads(data)
+        except ValueError:
+            envelope = None
+        snapshot = RawSnapshot.from_json(envelope)
+        if snapshot is None:
+            log.warning(
+                "%s is not a %s raw snapshot; ignoring it and fetching again.",
+                self.location,
+                FORMAT,
+            )
+        return snapshot
+
+    def save(self, snapshot: RawSnapshot) -> None:
+        body = json.dumps(snapshot.to_json(), ensure_ascii=False, separators=(",", ":"))
+        write_atomic(self.path, body.encode("utf-8"))
+
+
+class TaskStateSnapshotStore:
+    """Airflow 3.3's task state store: per task instance, kept across retries and re-runs.
+
+    Rows live in the metadata database until ``[state_store] default_retention_days``
+    (30 by default), or a custom ``[workers] state_store_backend`` if one is configured.
+    """
+
+    def __init__(self, accessor: Any, *, task_label: str) -> None:
+        self._accessor = accessor
+        self.location = f"the task state store of {task_label} (key '{STATE_STORE_KEY}')"
+
+    def load(self) -> RawSnapshot | None:
+        return RawSnapshot.from_json(self._accessor.get(STATE_STORE_KEY))
+
+    def save(self, snapshot: RawSnapshot) -> None:
+        self._accessor.set(STATE_STORE_KEY, snapshot.to_json())
+
+
+class UnkeptSnapshotStore:
+    """No durable place is available: nothing is kept (the operator warns once about it)."""
+
+    location = "nowhere (no task state store in this context and no raw_location)"
+
+    def load(self) -> RawSnapshot | None:
+        return None
+
+    def save(self, snapshot: RawSnapshot) -> None:
+        """Keep nothing; a retry will have to call Clarity again."""

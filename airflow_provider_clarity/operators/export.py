@@ -1,0 +1,526 @@
+"""ClarityExportOperator: one Clarity snapshot, kept raw, landed as a typed table.
+
+The flow of one task instance, each step refusing before anything is spent when it can:
+
+1. validate the request and the destination's filesystem (no call yet);
+2. reuse the raw snapshot this task instance already kept, if any (no call);
+3. refuse a run whose data Clarity can no longer serve (catch-up, backfill, late retry);
+4. ask the quota ledger for a call; wait for the reset, skip or fail when none is left;
+5. call Clarity and write its answer, unchanged, to durable storage before anything else;
+6. normalise it and return it to XCom, or write it to object storage and emit an asset event.
+
+Where the raw snapshot is kept, so that a retry or re-run of the same task instance finds it:
+
+- ``raw_location`` when given (a ``.json`` file, or a folder where the file is named
+  ``<dag_id>/<run_id>/<task_id>[.<map_index>].raw.json``);
+- else beside the ``destination``: ``.../os.parquet`` keeps ``.../os.raw.json``. The user
+  already chose that storage for the data, it outlives Airflow's metadata, and a re-run
+  finds it by name;
+- else (XCom mode) Airflow 3.3's task state store (``context["task_state_store"]``, key
+  ``clarity_raw_snapshot``). It is scoped to dag_id/run_id/task_id/map_index, so every try
+  and every re-run of the task instance sees it, it works on real workers (through the
+  Execution API) and under ``dag.test()``, and it needs no configuration. XCom would not
+  do: it is cleared when a task instance is retried or cleared, which is exactly when the
+  snapshot is needed. Large snapshots (URL breakdowns) are better written to a destination.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
+
+from airflow_provider_clarity import normalize
+from airflow_provider_clarity._snapshot import (
+    PathSnapshotStore,
+    RawSnapshot,
+    SnapshotStore,
+    TaskStateSnapshotStore,
+    UnkeptSnapshotStore,
+)
+from airflow_provider_clarity._storage import asset_uri, is_local, resolve_path, write_atomic
+from airflow_provider_clarity.exceptions import (
+    ClarityDimensionFallbackError,
+    ClarityQuotaExceededError,
+    ClarityRequestError,
+)
+from airflow_provider_clarity.hooks.clarity import ClarityHook, ClarityRequest
+from airflow_provider_clarity.quota import DEFAULT_POOL, QuotaLedger, warn_if_unsafe_pool
+
+if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
+    from airflow.sdk import Context
+
+__all__ = ["ClarityExportOperator"]
+
+OUTPUT_FORMATS = ("parquet", "csv", "jsonl", "json")
+QUOTA_MODES = ("wait", "skip", "fail")
+STALE_MODES = ("skip", "fail")
+# Clarity caps each block at 1000 rows and does not say when it cut one short.
+ROW_CAP = 1000
+# Never ask to be woken in the past: that would spin without waiting.
+_MIN_WAIT = timedelta(seconds=5)
+
+
+class ClarityExportOperator(BaseOperator):
+    """Take one Clarity live-insights snapshot and land it as a typed, tidy table.
+
+    Clarity serves only the last 24, 48 or 72 hours before the call, keeps no history and
+    allows 10 calls per project per day. So this operator keeps Clarity's raw answer before
+    anything else can fail, reuses it on retries and re-runs of the same task instance
+    instead of calling again, refuses runs whose window has passed, and counts every call in
+    the project's quota ledger.
+
+    Without ``destination``, the rows (:func:`~airflow_provider_clarity.normalize.to_records`)
+    are returned to XCom. With one, the table is written there in ``output_format`` and a
+    small summary dict is returned; an asset event is emitted for the written file.
+
+    :param clarity_conn_id: the Clarity connection (type ``clarity``). Templated.
+    :param num_of_days: 1, 2 or 3: the trailing 24, 48 or 72 hours. Templated.
+    :param dimensions: up to three of ``Browser, Device, Country, OS, Source, Medium,
+        Campaign, Channel, URL``; a list or a comma-separated string. Templated.
+    :param destination: where to write the table: a URI or ``ObjectStoragePath``, e.g.
+        ``"file:///data/clarity/{{ ds }}/os.parquet"`` or
+        ``"s3://aws_default@bucket/clarity/dt={{ ds }}/os.parquet"`` (the ``amazon`` extra).
+        The raw snapshot is kept beside it as ``os.raw.json``. Templated.
+    :param output_format: ``parquet`` (typed), ``csv``, ``jsonl`` (one object per line) or
+        ``json`` (one array).
+    :param raw_location: where to keep the raw snapshot instead: a ``.json`` file URI, or a
+        folder under which the operator names the file after the task instance. Without it
+        and without ``destination``, Airflow's task state store keeps it. Templated.
+    :param force_refresh: call Clarity even when a kept snapshot answers the same request.
+    :param on_quota_exhausted: ``wait`` (defer, or reschedule, until the quota resets),
+        ``skip`` or ``fail``. No call is spent in any of them.
+    :param on_stale_window: ``skip`` or ``fail`` a run whose data Clarity can no longer serve.
+    :param reserve: calls per day to leave unspent for others; overrides the connection's.
+    :param deferrable: wait for the quota reset in the triggerer rather than by rescheduling.
+    :param xcom_warn_rows: warn, recommending a ``destination``, above this many XCom rows.
+    :param pool: defaults to ``clarity_api`` (1 slot), which serialises the quota ledger's
+        updates. A DAG's ``default_args`` pool does not apply; pass ``pool=`` to override.
+    :raises ClarityRequestError: invalid arguments, an unusable destination, or a stale run
+        with ``on_stale_window="fail"``.
+    :raises ClarityQuotaExceededError: no call left, with ``on_quota_exhausted="fail"``.
+    """
+
+    template_fields: Sequence[str] = (
+        "clarity_conn_id",
+        "num_of_days",
+        "dimensions",
+        "destination",
+        "raw_location",
+    )
+    template_fields_renderers = {"dimensions": "py"}
+    ui_color = "#e8f1fb"
+
+    def __init__(
+        self,
+        *,
+        clarity_conn_id: str = ClarityHook.default_conn_name,
+        num_of_days: int | str = 1,
+        dimensions: Sequence[str] | str = (),
+        destination: str | ObjectStoragePath | None = None,
+        output_format: str = "parquet",
+        raw_location: str | ObjectStoragePath | None = None,
+        force_refresh: bool = False,
+        on_quota_exhausted: str = "wait",
+        on_stale_window: str = "skip",
+        reserve: int | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        xcom_warn_rows: int = 5000,
+        **kwargs: Any,
+    ) -> None:
+        # Not a named parameter on purpose: a DAG-wide default_args pool would otherwise
+        # move the task out of the pool that keeps the quota ledger's updates in order.
+        kwargs.setdefault("pool", DEFAULT_POOL)
+        super().__init__(**kwargs)
+        self.clarity_conn_id = clarity_conn_id
+        self.num_of_days = num_of_days
+        self.dimensions = dimensions
+        self.destination = destination
+        self.output_format = _choice("output_format", output_format, OUTPUT_FORMATS)
+        self.raw_location = raw_location
+        self.force_refresh = force_refresh
+        self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, QUOTA_MODES)
+        self.on_stale_window = _choice("on_stale_window", on_stale_window, STALE_MODES)
+        self.reserve = reserve
+        self.deferrable = deferrable
+        self.xcom_warn_rows = xcom_warn_rows
+        self._outlet = self._declare_outlet()
+        # Set by execute for get_openlineage_facets_on_complete.
+        self._project_id: str | None = None
+        self._written: ObjectStoragePath | None = None
+
+    @cached_property
+    def hook(self) -> ClarityHook:
+        """The hook for ``clarity_conn_id``; it owns HTTP, the token and retries."""
+        return ClarityHook(clarity_conn_id=self.clarity_conn_id)
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self, context: Context) -> Any:
+        request = ClarityRequest.build(self.num_of_days, self.dimensions)
+        warn_if_unsafe_pool(self)
+        destination = (
+            None if self.destination is None else resolve_path(self.destination, what="destination")
+        )
+        store = self._snapshot_store(context, destination)
+        snapshot = self._kept_snapshot(store, request)
+        if snapshot is None:
+            self._refuse_stale_window(context, request)
+            snapshot = self._fetch(context, request, store)
+        return self._deliver(context, request, snapshot, store, destination)
+
+    def execute_complete(self, context: Context, event: Any = None) -> Any:
+        """Resume after waiting for the quota reset: check everything again from the start.
+
+        Nothing is carried over from before the deferral (``dag.test()`` drops it anyway):
+        the request, the kept snapshot and the ledger are read afresh.
+        """
+        self.log.info("Clarity quota reset time reached (%s); checking the quota again.", event)
+        return self.execute(context)
+
+    def _kept_snapshot(self, store: SnapshotStore, request: ClarityRequest) -> RawSnapshot | None:
+        if self.force_refresh:
+            return None
+        snapshot = store.load()
+        if snapshot is None:
+            return None
+        if not snapshot.matches(request.params(), self.hook.project_id):
+            self.log.warning(
+                "The raw snapshot kept at %s answers %s for project '%s', not this task's %s for "
+                "project '%s'; fetching again.",
+                store.location,
+                snapshot.request,
+                snapshot.project_id,
+                request.params(),
+                self.hook.project_id,
+            )
+            return None
+        self.log.info(
+            "Reusing the raw snapshot kept at %s (exported_at %s); no Clarity call spent. "
+            "Set force_refresh=True to fetch again.",
+            store.location,
+            snapshot.exported_at.isoformat(),
+        )
+        if snapshot.fallback:
+            raise ClarityDimensionFallbackError(
+                f"The kept snapshot at {store.location} is Clarity's no-dimension answer to a "
+                f"request for {', '.join(request.dimensions)}: Clarity ignored the dimensions. "
+                f"Set force_refresh=True to spend another call trying again.",
+                payload=snapshot.response,
+                dimensions=request.dimensions,
+            )
+        return snapshot
+
+    def _refuse_stale_window(self, context: Context, request: ClarityRequest) -> None:
+        """Skip or fail a run whose data interval Clarity no longer covers."""
+        end = context.get("data_interval_end") or context.get("logical_date")
+        if end is None:  # A manual run without a logical date: "now" is what it wants.
+            return
+        age = datetime.now(UTC) - end
+        window = timedelta(days=request.num_of_days)
+        if age <= window:
+            return
+        message = (
+            f"Clarity cannot serve this run's data: its interval ended at {end.isoformat()}, "
+            f"{_hours(age)} ago, but Clarity only returns the {_hours(window)} before the call "
+            f"and keeps no history (this happens on catch-up, backfill or a late retry). No "
+            f"call was spent and nothing was written under this run's date. The next scheduled "
+            f"run takes its own snapshot; for the current data now, trigger a run without a "
+            f"logical date."
+        )
+        if self.on_stale_window == "fail":
+            raise ClarityRequestError(message)
+        raise AirflowSkipException(message)
+
+    def _fetch(
+        self, context: Context, request: ClarityRequest, store: SnapshotStore
+    ) -> RawSnapshot:
+        """Spend one call (if the ledger allows) and keep the answer before anything else."""
+        ledger = self._ledger(context)
+        try:
+            ledger.check()
+        except ClarityQuotaExceededError as exc:
+            self._quota_exhausted(ledger, exc)
+        exported_at = datetime.now(UTC)
+        project_id = self.hook.project_id
+        try:
+            payload = self.hook.get_live_insights(request=request, observer=ledger)
+        except ClarityQuotaExceededError as exc:
+            self._quota_exhausted(ledger, exc)
+        except ClarityDimensionFallbackError as exc:
+            store.save(
+                RawSnapshot(request.params(), project_id, exported_at, exc.payload, fallback=True)
+            )
+            raise
+        snapshot = RawSnapshot(request.params(), project_id, exported_at, payload)
+        store.save(snapshot)
+        return snapshot
+
+    def _quota_exhausted(self, ledger: QuotaLedger, error: ClarityQuotaExceededError) -> NoReturn:
+        """Wait for the reset, skip or fail, as ``on_quota_exhausted`` says. Spends nothing."""
+        reset_at = _latest(error.reset_at, _ledger_reset(ledger))
+        if reset_at is None:  # The reserve leaves Airflow no call at all: waiting cannot help.
+            raise error
+        reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
+        why = "Clarity answered 429" if error.source == "api" else "the quota ledger is spent"
+        if self.on_quota_exhausted == "fail":
+            raise error
+        if self.on_quota_exhausted == "skip":
+            raise AirflowSkipException(
+                f"No Clarity call left for project '{self.hook.project_id}' ({why}); it resets "
+                f"at {reset_at.isoformat()}. Calls spent in this window:\n{ledger.usage()}"
+            )
+        self.log.info(
+            "No Clarity call left for project '%s' (%s); waiting until %s, %s. Calls spent in "
+            "this window:\n%s",
+            self.hook.project_id,
+            why,
+            reset_at.isoformat(),
+            "deferred to the triggerer" if self.deferrable else "rescheduled",
+            ledger.usage(),
+        )
+        if self.deferrable:
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+            self.defer(trigger=DateTimeTrigger(moment=reset_at), method_name="execute_complete")
+        raise AirflowRescheduleException(reset_at)
+
+    def _deliver(
+        self,
+        context: Context,
+        request: ClarityRequest,
+        snapshot: RawSnapshot,
+        store: SnapshotStore,
+        destination: ObjectStoragePath | None,
+    ) -> Any:
+        """Normalise the snapshot and hand it on: XCom rows, or a file plus an asset event."""
+        self._project_id = snapshot.project_id
+        metadata: dict[str, Any] = {
+            "exported_at": snapshot.exported_at,
+            "num_of_days": request.num_of_days,
+        }
+        if destination is None:
+            records = normalize.to_records(snapshot.response, **metadata)
+            rows_per_metric, truncated = _block_sizes(snapshot.response)
+            calls_remaining = self._calls_remaining(context)
+            self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining)
+            if len(records) > self.xcom_warn_rows:
+                self.log.warning(
+                    "Returning %d rows through XCom (more than xcom_warn_rows=%d). XCom lives in "
+                    "the metadata database; set destination= to write them to a file instead.",
+                    len(records),
+                    self.xcom_warn_rows,
+                )
+            return records
+
+        if destination.suffix and destination.suffix[1:].lower() != self.output_format:
+            self.log.warning(
+                "Writing %s to %s, whose name ends in %s; set output_format to match if that "
+                "is not what you meant.",
+                self.output_format,
+                destination,
+                destination.suffix,
+            )
+        write_atomic(destination, self._encode(snapshot.response, metadata))
+        self._written = destination
+        rows_per_metric, truncated = _block_sizes(snapshot.response)
+        rows = sum(rows_per_metric.values())
+        calls_remaining = self._calls_remaining(context)
+        self._emit_asset_event(
+            context,
+            asset_uri(destination),
+            {
+                "rows": rows,
+                "exported_at": snapshot.exported_at.isoformat(),
+                "calls_remaining": calls_remaining,
+            },
+        )
+        self._log_summary(request, rows_per_metric, truncated, str(destination), calls_remaining)
+        return {
+            "path": str(destination),
+            "raw_path": store.location,
+            "rows": rows,
+            "rows_per_metric": rows_per_metric,
+            "exported_at": snapshot.exported_at.isoformat(),
+            "num_of_days": request.num_of_days,
+            "dimensions": list(request.dimensions),
+            "possibly_truncated": truncated,
+            "calls_remaining": calls_remaining,
+        }
+
+    def _encode(self, payload: Any, metadata: dict[str, Any]) -> bytes:
+        """The table in ``output_format``, as bytes, from the normaliser's typed output."""
+        if self.output_format in ("json", "jsonl"):
+            records = normalize.to_records(payload, **metadata)
+            if self.output_format == "json":
+                return json.dumps(records, ensure_ascii=False).encode("utf-8")
+            lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+            return "".join(lines).encode("utf-8")
+        import io
+
+        frame = normalize.to_dataframe(payload, **metadata)
+        if self.output_format == "csv":
+            return frame.to_csv(index=False).encode("utf-8")
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, engine="pyarrow", index=False)
+        return buffer.getvalue()
+
+    # ------------------------------------------------------------------ where things go
+
+    def _snapshot_store(
+        self, context: Context, destination: ObjectStoragePath | None
+    ) -> SnapshotStore:
+        """Where this task instance keeps its raw snapshot (see the module docs for why)."""
+        if self.raw_location is not None:
+            location = resolve_path(self.raw_location, what="raw_location")
+            if not location.name.endswith(".json"):
+                location = location / _raw_file_name(context)
+            return PathSnapshotStore(location)
+        if destination is not None:
+            return PathSnapshotStore(destination.with_name(f"{destination.stem}.raw.json"))
+        accessor = context.get("task_state_store")
+        if accessor is not None:
+            return TaskStateSnapshotStore(accessor, task_label=_caller(context))
+        self.log.warning(
+            "This Airflow has no task state store in the task context; the raw snapshot cannot "
+            "be kept for retries. Set raw_location (or destination) to keep it."
+        )
+        return UnkeptSnapshotStore()
+
+    def _declare_outlet(self) -> Asset | AssetAlias | None:
+        """Declare the asset this task writes: the URI itself, or an alias when templated."""
+        if self.destination is None:
+            return None
+        outlet: Asset | AssetAlias
+        if isinstance(self.destination, str | ObjectStoragePath) and "{{" not in str(
+            self.destination
+        ):
+            outlet = Asset(uri=asset_uri(self.destination))
+        else:
+            owner = f"{self.dag_id}/" if self.has_dag() else ""
+            outlet = AssetAlias(name=f"clarity/{owner}{self.task_id}")
+        self.outlets = [*self.outlets, outlet]
+        return outlet
+
+    def _emit_asset_event(self, context: Context, uri: str, extra: dict[str, Any]) -> None:
+        outlet_events = context.get("outlet_events")
+        if self._outlet is None or outlet_events is None:
+            return
+        if isinstance(self._outlet, AssetAlias):
+            outlet_events[self._outlet].add(Asset(uri=uri), extra=extra)
+        else:
+            outlet_events[self._outlet].extra.update(extra)
+
+    # ------------------------------------------------------------------ small helpers
+
+    def _ledger(self, context: Context) -> QuotaLedger:
+        return QuotaLedger.for_hook(self.hook, caller=_caller(context), reserve=self.reserve)
+
+    def _calls_remaining(self, context: Context) -> int | None:
+        """Calls left after this task, for the summary; ``None`` if the ledger is unreadable."""
+        try:
+            return self._ledger(context).remaining()
+        except Exception as exc:
+            self.log.warning("Could not read the Clarity quota ledger: %s", exc)
+            return None
+
+    def _log_summary(
+        self,
+        request: ClarityRequest,
+        rows_per_metric: dict[str, int],
+        truncated: list[str],
+        target: str,
+        calls_remaining: int | None,
+    ) -> None:
+        per_metric = ", ".join(f"{name} {rows}" for name, rows in rows_per_metric.items())
+        warning = (
+            f" Possibly truncated at Clarity's {ROW_CAP}-row cap: {', '.join(truncated)}."
+            if truncated
+            else ""
+        )
+        self.log.info(
+            "Clarity export %s for project '%s': %d rows (%s) -> %s. Calls left in this "
+            "window: %s.%s",
+            request.describe(),
+            self._project_id,
+            sum(rows_per_metric.values()),
+            per_metric or "no blocks",
+            target,
+            "unknown" if calls_remaining is None else calls_remaining,
+            warning,
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """Clarity's project as the input dataset, the written table as the output.
+
+        Returns ``None`` when the ``openlineage`` extra is not installed.
+        """
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        project_id = self._project_id or self.hook.project_id
+        inputs = [Dataset(namespace=self.hook.base_url, name=f"project/{project_id}/live-insights")]
+        outputs = []
+        if self._written is not None:
+            path = self._written
+            if is_local(path):  # OpenLineage names local files by their absolute path.
+                outputs.append(Dataset(namespace="file", name=path.path))
+            else:
+                outputs.append(Dataset(namespace=path.namespace, name=path.key))
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+    return value
+
+
+def _caller(context: Context) -> str:
+    """``dag_id/task_id/run_id/map_index`` of the running task instance, for the ledger."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{-1 if map_index is None else map_index}"
+
+
+def _raw_file_name(context: Context) -> str:
+    """A raw snapshot file name unique to the task instance, for a ``raw_location`` folder."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    suffix = "" if map_index in (None, -1) else f".{map_index}"
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}{suffix}.raw.json"
+
+
+def _block_sizes(payload: list[dict[str, Any]]) -> tuple[dict[str, int], list[str]]:
+    """Rows per metric block, and the blocks at Clarity's row cap (possibly truncated).
+
+    Call it only on a payload the normaliser has accepted.
+    """
+    rows_per_metric = {block["metricName"]: len(block["information"]) for block in payload}
+    truncated = [name for name, rows in rows_per_metric.items() if rows == ROW_CAP]
+    return rows_per_metric, truncated
+
+
+def _ledger_reset(ledger: QuotaLedger) -> datetime | None:
+    try:
+        return ledger.next_reset()
+    except ValueError:  # never: the reserve takes every call
+        return None
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return max(known) if known else None
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.0f} h"

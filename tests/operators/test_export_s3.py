@@ -1,0 +1,145 @@
+"""ClarityExportOperator writing to ``s3://`` through ObjectStoragePath, against moto's S3 server.
+
+The moto server is started by these tests on a free 127.0.0.1 port; the ``aws_default``
+connection points at it with dummy keys.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from airflow.sdk import Asset
+from moto.server import ThreadedMotoServer
+
+from airflow_provider_clarity import normalize
+from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.operators.export import ClarityExportOperator
+from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from tests.operators.test_export import conn, ledger_store, make_context  # noqa: F401
+
+BUCKET = "clarity-bucket"
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An empty bucket, and ``aws_default`` pointing at the moto server."""
+    from airflow.sdk.io import store
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    # Filesystems are cached per protocol and connection id: start from a clean slate.
+    monkeypatch.setattr(store, "_STORE_CACHE", {})
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
+
+
+def _keys(client: Any) -> list[str]:
+    return sorted(item["Key"] for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def test_s3_destination_writes_table_and_raw_beside_it(
+    conn: str,  # noqa: F811
+    clarity_emulator: ClarityEmulator,
+    clarity_token: str,
+    s3: Any,
+) -> None:
+    destination = f"s3://aws_default@{BUCKET}/clarity/dt=2025-01-01/os.parquet"
+    op = ClarityExportOperator(task_id="export", dimensions=["OS"], destination=destination)
+    assert op.outlets == [Asset(uri=f"s3://{BUCKET}/clarity/dt=2025-01-01/os.parquet")]
+    context = make_context()
+
+    result = op.execute(context)
+
+    assert _keys(s3) == ["clarity/dt=2025-01-01/os.parquet", "clarity/dt=2025-01-01/os.raw.json"]
+    raw_body = s3.get_object(Bucket=BUCKET, Key="clarity/dt=2025-01-01/os.raw.json")["Body"].read()
+    raw = json.loads(raw_body)
+    assert raw["format"] == "clarity-raw/1"
+    assert raw["request"] == {"numOfDays": "1", "dimension1": "OS"}
+    table = s3.get_object(Bucket=BUCKET, Key="clarity/dt=2025-01-01/os.parquet")["Body"].read()
+    written = pd.read_parquet(io.BytesIO(table))
+    expected = normalize.to_dataframe(
+        raw["response"], exported_at=raw["exported_at"], num_of_days=1
+    )
+    pd.testing.assert_frame_equal(written, expected)
+
+    assert result["path"] == destination
+    assert result["raw_path"] == f"s3://aws_default@{BUCKET}/clarity/dt=2025-01-01/os.raw.json"
+    assert result["rows"] == len(written)
+    extra = context["outlet_events"][op.outlets[0]].extra
+    assert extra["rows"] == len(written)
+    assert clarity_token not in raw_body.decode() and clarity_token.encode() not in table
+
+    # A retry of the same task instance reads the raw snapshot back from S3: no second call.
+    again = ClarityExportOperator(task_id="export", dimensions=["OS"], destination=destination)
+    assert again.execute(make_context())["exported_at"] == result["exported_at"]
+    assert clarity_emulator.total_requests() == 1
+
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert lineage is not None
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        (f"s3://{BUCKET}", "clarity/dt=2025-01-01/os.parquet")
+    ]
+
+
+@pytest.mark.parametrize("missing", ["amazon provider", "s3fs"])
+def test_s3_without_the_amazon_extra_fails_before_any_call(
+    conn: str,  # noqa: F811
+    clarity_emulator: ClarityEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    missing: str,
+) -> None:
+    from airflow.sdk.io import fs, store
+
+    monkeypatch.setattr(store, "_STORE_CACHE", {})
+    if missing == "s3fs":
+        monkeypatch.setitem(sys.modules, "s3fs", None)  # import s3fs -> ImportError
+    else:
+        # Only the built-in file:// filesystem is registered, as without the provider.
+        monkeypatch.setattr(fs, "_register_filesystems", lambda: dict(fs._BUILTIN_SCHEME_TO_FS))
+
+    op = ClarityExportOperator(
+        task_id="export", destination=f"s3://aws_default@{BUCKET}/os.parquet"
+    )
+    with pytest.raises(ClarityRequestError) as info:
+        op.execute(make_context())
+
+    assert "pip install 'airflow-provider-clarity[amazon]'" in str(info.value)
+    assert "No Clarity call was made" in str(info.value)
+    assert clarity_emulator.total_requests() == 0
