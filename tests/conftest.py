@@ -26,6 +26,9 @@ DAGS_FOLDER.mkdir()
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+# One key for this process and every airflow CLI it starts, so Variables and
+# connections written by one can be read by the other.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "lM3sA4nX6V9rY0wQ2tE5uI8oP1aS3dF6gH9jK2lZ4xc=")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # Tests must never reach the internet; these keep Airflow's own helpers quiet.
@@ -75,7 +78,7 @@ def run_dag(airflow_db: Path) -> Iterator[Any]:
         target = DAGS_FOLDER / dag_file.name
         shutil.copy(dag_file, target)
         copied.append(target)
-        bag = DagBag(dag_folder=str(target), include_examples=False)
+        bag = DagBag(dag_folder=str(target))
         assert not bag.import_errors, bag.import_errors
         dag = bag.get_dag(dag_id)
         assert dag is not None, f"{dag_id} not found in {dag_file}"

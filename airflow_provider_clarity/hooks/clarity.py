@@ -721,8 +721,8 @@ class ClarityHook(HttpHook):
                 f"Clarity answered 429: project '{self.project_id}' has spent its daily limit of "
                 f"{self.daily_limit} calls (calls from outside Airflow count too). As far as is "
                 f"known it resets at 00:00 UTC. Not retried, since every retry would be refused "
-                f"too. Check who spent today's calls with the usage command "
-                f"(QuotaLedger('{self.project_id}').usage()).",
+                f"too. See who spent today's calls with "
+                f"`python -m airflow_provider_clarity.quota usage {self.clarity_conn_id}`.",
                 reset_at=self._next_reset(),
                 source="api",
             )
