@@ -142,7 +142,7 @@ class ClarityExportOperator(BaseOperator):
         self.clarity_conn_id = clarity_conn_id
         self.num_of_days = num_of_days
         self.dimensions = dimensions
-        self.destination = destination
+        self.destination = _absolute_or_templated(destination)
         self.output_format = _choice("output_format", output_format, OUTPUT_FORMATS)
         self.raw_location = raw_location
         self.force_refresh = force_refresh
@@ -477,6 +477,19 @@ class ClarityExportOperator(BaseOperator):
             else:
                 outputs.append(Dataset(namespace=path.namespace, name=path.key))
         return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def _absolute_or_templated(
+    destination: str | ObjectStoragePath | None,
+) -> str | ObjectStoragePath | None:
+    """Refuse a fixed relative path at parse time: it would land wherever a worker runs."""
+    text = destination if isinstance(destination, str) else ""
+    if text and "{{" not in text and "://" not in text and not text.startswith("/"):
+        raise ValueError(
+            f"destination {text!r} is a relative path; give an absolute one such as "
+            f"'file:///data/clarity/os.parquet'."
+        )
+    return destination
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

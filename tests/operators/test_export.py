@@ -149,6 +149,8 @@ def test_construction_defaults_and_validation() -> None:
         ClarityExportOperator(task_id="t", output_format="xlsx")
     with pytest.raises(ValueError, match="on_quota_exhausted"):
         ClarityExportOperator(task_id="t", on_quota_exhausted="retry")
+    with pytest.raises(ValueError, match="relative path"):
+        ClarityExportOperator(task_id="t", destination="data/os.parquet")
     with pytest.raises(TypeError):
         ClarityExportOperator("t")  # type: ignore[call-arg]
 
