@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := --extra amazon --extra openlineage
 
-.PHONY: install lint format test test-fast demo docs screenshots bench clean
+.PHONY: install lint format browser test demo docs screenshots bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -28,8 +28,19 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint
+# Debian's Chromium for the connection-form test (apt, as root); prints why when it cannot.
+browser:
+	@bash scripts/install_chromium.sh
+
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
+test: install lint browser docs
 	$(BIN)/pytest
+
+# Regenerates docs/img from the real connection form in a real browser.
+screenshots: install browser
+	CLARITY_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui -q
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -792,7 +792,7 @@ class ClarityHook(HttpHook):
             return False, f"Could not read connection '{self.clarity_conn_id}': {exc}"
 
         not_jwt = (
-            f"The API token of connection '{self.clarity_conn_id}' is not a JWT; it should be "
+            f"This API token is not a JWT; it should be "
             f"the long token shown once in Clarity > Settings > Data Export. Paste it again."
         )
         try:
@@ -810,7 +810,7 @@ class ClarityHook(HttpHook):
         audiences = audience if isinstance(audience, list) else [audience]
         if CLARITY_AUDIENCE not in audiences:
             return False, (
-                f"The API token of connection '{self.clarity_conn_id}' is not a Clarity Data "
+                f"This API token is not a Clarity Data "
                 f"Export token (its audience is {audience!r}, expected {CLARITY_AUDIENCE!r}). "
                 f"Generate one in Clarity > Settings > Data Export."
             )
@@ -821,7 +821,7 @@ class ClarityHook(HttpHook):
             when = expiry.strftime("%Y-%m-%d %H:%M UTC")
             if expiry <= datetime.now(UTC):
                 return False, (
-                    f"The API token of connection '{self.clarity_conn_id}' (project {subject}) "
+                    f"This API token (project {subject}) "
                     f"expired on {when}. Generate a new one in Clarity > Settings > Data Export "
                     f"and update the connection's API token."
                 )

@@ -605,25 +605,6 @@ def variable_ledger(airflow_db: Path) -> Iterator[QuotaLedger]:
     Variable.delete(key)
 
 
-@pytest.fixture
-def run_dag(run_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The suite's ``run_dag``, tolerating its ``include_examples`` argument.
-
-    Airflow 3.3's DagBag no longer takes ``include_examples``; tests/conftest.py still passes
-    it. Drop this shim once conftest is fixed.
-    """
-    from airflow.dag_processing.dagbag import DagBag
-
-    init = DagBag.__init__
-
-    def without_include_examples(self: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.pop("include_examples", None)
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(DagBag, "__init__", without_include_examples)
-    return run_dag
-
-
 def _write_dag(folder: Path, dag_id: str, body: str) -> Path:
     path = folder / f"{dag_id}.py"
     path.write_text(
