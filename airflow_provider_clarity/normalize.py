@@ -130,6 +130,14 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
 
 _METADATA_COLUMNS = ("exported_at", "num_of_days")
 
+# Mobile-app projects send these instead of the web names. They are typed like their web
+# twins whenever they appear, so a day whose percentages happen to be whole numbers does
+# not turn the column into Int64; they are not always-present columns, to keep web tables lean.
+_OPTIONAL_KINDS: dict[str, str] = {
+    "screens_views": _INT,
+    "screens_per_session_percentage": _FLOAT,
+}
+
 #: The always-present columns in order, mapped to their kind
 #: (``string``, ``int``, ``float``); unknown fields and metadata columns follow them.
 COLUMNS: dict[str, str] = {
@@ -420,7 +428,7 @@ def _build_columns(payload: Any) -> tuple[int, dict[str, list[Any]], dict[str, s
                         _merge_row(row, index, block_columns, keymap)
                         break
         for column, values in block_columns.items():
-            kind = COLUMNS.get(column)
+            kind = COLUMNS.get(column) or _OPTIONAL_KINDS.get(column)
             if kind is not None and column != "metric":
                 _coerce_block_column(column, kind, values, metric, rows)
             existing = columns.get(column)
@@ -438,7 +446,10 @@ def _build_columns(payload: Any) -> tuple[int, dict[str, list[Any]], dict[str, s
         column: columns.get(column) or [None] * total for column in COLUMNS
     }
     for column in sorted(set(columns) - set(COLUMNS)):
-        kinds[column], ordered[column] = _infer_and_convert(columns[column])
+        if column in _OPTIONAL_KINDS:
+            kinds[column], ordered[column] = _OPTIONAL_KINDS[column], columns[column]
+        else:
+            kinds[column], ordered[column] = _infer_and_convert(columns[column])
     return total, ordered, kinds
 
 

@@ -517,3 +517,24 @@ def test_integer_counts_round_trip_exactly(payload: list[dict[str, Any]]) -> Non
         assert frame["new_count"].dtype == "Int64"
         new = [int(row["newCount"]) if "newCount" in row else None for row in sent]
         assert [r["new_count"] for r in records] == new
+
+
+def test_mobile_app_fields_keep_their_types_even_when_values_look_like_integers() -> None:
+    payload = [
+        {
+            "metricName": "Traffic",
+            "information": [
+                {"totalSessionCount": "12", "screensPerSessionPercentage": 2, "screensViews": "30"},
+                {"totalSessionCount": "3", "screensPerSessionPercentage": 1, "screensViews": "4"},
+            ],
+        }
+    ]
+    frame = to_dataframe(payload)
+    assert str(frame["screens_per_session_percentage"].dtype) == "float64"
+    assert str(frame["screens_views"].dtype) == "Int64"
+    assert frame["screens_views"].tolist() == [30, 4]
+    records = to_records(payload)
+    assert records[0]["screens_per_session_percentage"] == 2.0
+    assert isinstance(records[0]["screens_per_session_percentage"], float)
+    with pytest.raises(ClarityResponseError, match="screens_views|screensViews"):
+        to_dataframe([{"metricName": "Traffic", "information": [{"screensViews": "many"}]}])
