@@ -536,5 +536,5 @@ def test_mobile_app_fields_keep_their_types_even_when_values_look_like_integers(
     records = to_records(payload)
     assert records[0]["screens_per_session_percentage"] == 2.0
     assert isinstance(records[0]["screens_per_session_percentage"], float)
-    with pytest.raises(ClarityResponseError, match="screens_views|screensViews"):
+    with pytest.raises(ClarityResponseError, match=r"screens_views|screensViews"):
         to_dataframe([{"metricName": "Traffic", "information": [{"screensViews": "many"}]}])
