@@ -79,6 +79,10 @@ def get_provider_info() -> dict[str, Any]:
                             "type": ["string", "null"],
                             "default": "utc_day",
                             "enum": ["utc_day", "rolling"],
+                            "values_display": {
+                                "utc_day": "UTC day (resets at 00:00 UTC)",
+                                "rolling": "Rolling window (seconds below)",
+                            },
                         },
                     },
                     "rolling_window_seconds": {
