@@ -6,6 +6,7 @@ Airflow reads its configuration when it is first imported.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,3 +90,61 @@ def run_dag(airflow_db: Path) -> Iterator[Any]:
     yield _run
     for path in copied:
         path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------ S3 (moto) on loopback
+
+S3_BUCKET = "clarity-bucket"
+"""The bucket the ``s3`` fixture creates (empty) for each test."""
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free 127.0.0.1 port, for the whole session: its base URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A boto3 S3 client with an empty ``S3_BUCKET``; ``aws_default`` points at moto.
+
+    The connection carries dummy keys and the moto endpoint in its extra, the AWS
+    credential variables of the calling shell are hidden, and ObjectStoragePath's
+    filesystem cache starts empty, so nothing can reach real AWS.
+    """
+    import boto3
+    from airflow.sdk.io import store
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    # Filesystems are cached per protocol and connection id: start from a clean slate.
+    monkeypatch.setattr(store, "_STORE_CACHE", {})
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket=S3_BUCKET)
+    yield client
+    for item in client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", []):
+        client.delete_object(Bucket=S3_BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=S3_BUCKET)

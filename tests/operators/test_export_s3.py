@@ -1,7 +1,7 @@
 """ClarityExportOperator writing to ``s3://`` through ObjectStoragePath, against moto's S3 server.
 
-The moto server is started by these tests on a free 127.0.0.1 port; the ``aws_default``
-connection points at it with dummy keys.
+The moto server is started by the suite (``moto_endpoint`` and ``s3`` in tests/conftest.py)
+on a free 127.0.0.1 port; the ``aws_default`` connection points at it with dummy keys.
 """
 
 from __future__ import annotations
@@ -9,65 +9,20 @@ from __future__ import annotations
 import io
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pandas as pd
 import pytest
 from airflow.sdk import Asset
-from moto.server import ThreadedMotoServer
 
 from airflow_provider_clarity import normalize
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from tests.conftest import S3_BUCKET
 from tests.operators.test_export import conn, ledger_store, make_context  # noqa: F401
 
-BUCKET = "clarity-bucket"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """An empty bucket, and ``aws_default`` pointing at the moto server."""
-    from airflow.sdk.io import store
-
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
-                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
-            }
-        ),
-    )
-    # Filesystems are cached per protocol and connection id: start from a clean slate.
-    monkeypatch.setattr(store, "_STORE_CACHE", {})
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
+BUCKET = S3_BUCKET
 
 
 def _keys(client: Any) -> list[str]:
