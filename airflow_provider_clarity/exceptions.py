@@ -53,7 +53,7 @@ class ClarityServerError(ClarityError):
 
 
 class ClarityResponseError(ClarityError):
-    """Clarity answered 200 with a body this provider cannot use (not JSON, wrong shape, bad value)."""
+    """Clarity answered 200 with a body this provider cannot use (not JSON, wrong shape...)."""
 
 
 class ClarityDimensionFallbackError(ClarityResponseError):

@@ -254,6 +254,30 @@ def warn_if_unsafe_pool(task: Any, *, pool: str = DEFAULT_POOL) -> bool:
     return False
 
 
+def missing_pool_note(pool: str = DEFAULT_POOL) -> str | None:
+    """Say how to create ``pool`` when the metadata DB shows it does not exist; else ``None``.
+
+    Airflow never schedules a task whose pool is missing, and its DAG processor does not warn
+    about it either: the task just stays "scheduled". This is advice for places that can read
+    the metadata DB (the API server testing a connection, the CLI). Where the DB cannot be
+    read (a task, a unit test without a DB) it returns ``None`` rather than guess.
+    """
+    if _in_task():
+        return None
+    try:
+        from airflow.models.pool import Pool
+
+        if Pool.get_pool(pool) is not None:
+            return None
+    except Exception:
+        return None
+    return (
+        f"Note: the pool '{pool}' does not exist, so Clarity export tasks will stay 'scheduled' "
+        f'and never run. Create it with `airflow pools set {pool} 1 "Clarity API calls"` '
+        "(or Admin > Pools in the UI)."
+    )
+
+
 class _QuotaSettings(Protocol):
     """What :meth:`QuotaLedger.for_hook` reads from a ClarityHook (the connection's fields)."""
 

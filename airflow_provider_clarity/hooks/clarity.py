@@ -15,6 +15,7 @@ import ipaddress
 import json
 import logging
 import numbers
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,8 +128,10 @@ def _parse_num_of_days(value: object) -> int:
         days = int(value.strip())
     if days not in (1, 2, 3):
         raise ClarityRequestError(
-            f"num_of_days must be 1, 2 or 3 (Clarity returns the last 24, 48 or 72 hours); "
-            f"got {value!r}. Pass one of those; a numeric string such as '2' also works."
+            f"num_of_days must be 1, 2 or 3; got {value!r}. Clarity returns only the last 24, 48 "
+            f"or 72 hours and keeps no history. For a longer period, run the task daily with "
+            f"num_of_days=1 and keep each day's output, e.g. "
+            f"destination='file:///data/clarity/{{{{ ds }}}}/os.parquet'."
         )
     return days
 
@@ -181,7 +184,17 @@ def _split_dimensions(value: Iterable[str] | str | None) -> list[str]:
     return names
 
 
-def _canonical_dimensions(raw_names: list[str]) -> tuple[str, ...]:
+def _check_dimensions(value: Iterable[str] | str | None) -> None:
+    """Validate dimension names like :meth:`ClarityRequest.build`, without logging anything.
+
+    For checks at DAG parse time, which run every few seconds on the DAG processor.
+
+    :raises ClarityRequestError: as :meth:`ClarityRequest.build` does.
+    """
+    _canonical_dimensions(_split_dimensions(value), announce=False)
+
+
+def _canonical_dimensions(raw_names: list[str], *, announce: bool = True) -> tuple[str, ...]:
     canonical: list[str] = []
     problems: list[str] = []
     for name in raw_names:
@@ -190,14 +203,15 @@ def _canonical_dimensions(raw_names: list[str]) -> tuple[str, ...]:
             resolved = _CANONICAL[key]
         elif key in _ALIASES:
             resolved = _ALIASES[key]
-            log.info(
-                "Sending dimension %r as %r: the live Clarity API ignores %r and answers with "
-                "the no-dimension snapshot, while %r breaks down by geography.",
-                name,
-                resolved,
-                name,
-                resolved,
-            )
+            if announce:
+                log.info(
+                    "Sending dimension %r as %r: the live Clarity API ignores %r and answers with "
+                    "the no-dimension snapshot, while %r breaks down by geography.",
+                    name,
+                    resolved,
+                    name,
+                    resolved,
+                )
         else:
             if not name:
                 problems.append("A dimension name is empty")
@@ -518,6 +532,19 @@ class ClarityHook(HttpHook):
             )
         return token
 
+    def _token_field(self) -> str:
+        """Where the user fixes this connection's token, for error messages."""
+        variable = f"AIRFLOW_CONN_{self.clarity_conn_id.upper()}"
+        if variable in os.environ:
+            return (
+                f"the password of the environment variable {variable}, which defines connection "
+                f"'{self.clarity_conn_id}'"
+            )
+        return (
+            f"the API token field of connection '{self.clarity_conn_id}' (Admin > Connections in "
+            f"the Airflow UI, or your secrets backend)"
+        )
+
     def _require_safe_transport(self) -> None:
         """Refuse to send the token in clear text anywhere but a local emulator."""
         parts = urlsplit(self.base_url)
@@ -704,26 +731,51 @@ class ClarityHook(HttpHook):
             return
         conn = self.clarity_conn_id
         if status == 401:
+            token_check = _inspect_token(self._token_from(self.connection))
+            why = token_check.problem or (
+                f"The API token looks like an unexpired Clarity Data Export token (project "
+                f"{token_check.subject or '(unknown)'}), but Clarity rejected it: it may have been "
+                f"revoked in Clarity, or only part of it was pasted."
+            )
             raise ClarityAuthError(
-                f"Clarity answered 401: the token for connection '{conn}' is missing, invalid or "
-                f"expired; generate a new one in Clarity > Settings > Data Export and update the "
-                f"connection's API token."
+                f"Clarity answered 401 (unauthorised) for connection '{conn}'. {why} "
+                f"{_GET_A_NEW_ONE} {self._token_field()}."
             )
         if status == 403:
+            subject = _inspect_token(self._token_from(self.connection)).subject
+            named = self._extra("project_id") not in (None, "")
+            mismatch = (
+                f" (the token names project '{subject}', the connection's project_id is "
+                f"'{self.project_id}')"
+                if named and subject and subject != self.project_id
+                else ""
+            )
             raise ClarityPermissionError(
-                f"Clarity answered 403: the token for connection '{conn}' is not allowed to export "
-                f"project '{self.project_id}'. It belongs to another project or lacks the "
-                f"Data.Export scope; generate a token in this project's Clarity > Settings > "
-                f"Data Export and update the connection's API token."
+                f"Clarity answered 403 (forbidden) for connection '{conn}': its API token may not "
+                f"export project '{self.project_id}'. The token belongs to another project"
+                f"{mismatch} or lacks the Data.Export scope. In the Clarity project you want to "
+                f"export, generate a token in Settings > Data Export and paste it into "
+                f"{self._token_field()}."
             )
         if status == 429:
+            reset_at = self._next_reset()
+            if self.quota_window == "rolling":
+                when = (
+                    f"With the connection's rolling window, a call is expected to be free again "
+                    f"by {_utc_text(reset_at)}."
+                )
+            else:
+                when = (
+                    f"Clarity does not say when; the daily window is assumed to restart at "
+                    f"00:00 UTC ({_utc_text(reset_at)})."
+                )
             raise ClarityQuotaExceededError(
                 f"Clarity answered 429: project '{self.project_id}' has spent its daily limit of "
-                f"{self.daily_limit} calls (calls from outside Airflow count too). As far as is "
-                f"known it resets at 00:00 UTC. Not retried, since every retry would be refused "
-                f"too. See who spent today's calls with "
-                f"`python -m airflow_provider_clarity.quota usage {self.clarity_conn_id}`.",
-                reset_at=self._next_reset(),
+                f"{self.daily_limit} calls (calls from outside Airflow count too). {when} Not "
+                f"retried, since every retry would be refused too. See who spent today's calls "
+                f"with `python -m airflow_provider_clarity.quota usage {conn}`; to leave calls "
+                f"for people and scripts outside Airflow, set the connection's 'reserve' extra.",
+                reset_at=reset_at,
                 source="api",
             )
         if status == 400:
@@ -779,7 +831,8 @@ class ClarityHook(HttpHook):
 
         Checks the token is present, is a JWT for ``clarity.data-exporter`` and has not
         expired, that the host is https (plain http only on loopback), and that the extras
-        parse.
+        parse. A successful result also says when the ``clarity_api`` pool is missing, since
+        Clarity export tasks would then never be scheduled.
         """
         try:
             token = self._token_from(self.connection)
@@ -791,47 +844,84 @@ class ClarityHook(HttpHook):
         except Exception as exc:
             return False, f"Could not read connection '{self.clarity_conn_id}': {exc}"
 
-        not_jwt = (
-            f"This API token is not a JWT; it should be "
-            f"the long token shown once in Clarity > Settings > Data Export. Paste it again."
-        )
-        try:
-            header = jwt.get_unverified_header(token)
-            claims = jwt.decode(
-                token,
-                options={"verify_signature": False, "verify_exp": False, "verify_aud": False},
-            )
-        except jwt.PyJWTError:
-            return False, not_jwt
-        if not isinstance(header, dict) or not header.get("alg"):
-            return False, not_jwt
-
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        if CLARITY_AUDIENCE not in audiences:
-            return False, (
-                f"This API token is not a Clarity Data "
-                f"Export token (its audience is {audience!r}, expected {CLARITY_AUDIENCE!r}). "
-                f"Generate one in Clarity > Settings > Data Export."
-            )
-        subject = claims.get("sub") or "(unknown)"
-        expires = claims.get("exp")
-        if isinstance(expires, int | float) and not isinstance(expires, bool):
-            expiry = datetime.fromtimestamp(expires, tz=UTC)
-            when = expiry.strftime("%Y-%m-%d %H:%M UTC")
-            if expiry <= datetime.now(UTC):
-                return False, (
-                    f"This API token (project {subject}) "
-                    f"expired on {when}. Generate a new one in Clarity > Settings > Data Export "
-                    f"and update the connection's API token."
-                )
-            expiry_text = f"expires on {when}"
-        else:
+        token_check = _inspect_token(token)
+        if token_check.problem is not None:
+            fix = f"{_GET_A_NEW_ONE} the connection's API token field."
+            return False, f"{token_check.problem} {fix}"
+        if token_check.expires is None:
             expiry_text = "has no expiry date"
-        return True, (
-            f"Token for project {subject} is valid; {expiry_text}. No API call was made "
-            f"(Clarity allows 10 a day)."
+        else:
+            expiry_text = f"expires on {_utc_text(token_check.expires)}"
+        message = (
+            f"Token for project {token_check.subject or '(unknown)'} is valid; {expiry_text}. "
+            f"No API call was made (Clarity allows 10 a day)."
         )
+        from airflow_provider_clarity.quota import missing_pool_note
+
+        note = missing_pool_note()
+        return True, message if note is None else f"{message} {note}"
+
+
+@dataclass(frozen=True)
+class _TokenCheck:
+    """What can be told about an API token offline (signature unchecked); never the token."""
+
+    problem: str | None
+    subject: str | None = None
+    expires: datetime | None = None
+
+
+def _inspect_token(token: str) -> _TokenCheck:
+    """Check the token is an unexpired Clarity Data Export JWT, without calling Clarity.
+
+    ``problem`` is one sentence saying what is wrong (``None`` when nothing is); the fix is
+    left to the caller, which knows where the token lives.
+    """
+    not_jwt = _TokenCheck(
+        "This API token is not a JWT: a Clarity token is one long string (about 700 "
+        "characters, three dot-separated parts starting 'eyJ'), shown once in Clarity > "
+        "Settings > Data Export."
+    )
+    try:
+        header = jwt.get_unverified_header(token)
+        claims = jwt.decode(
+            token,
+            options={"verify_signature": False, "verify_exp": False, "verify_aud": False},
+        )
+    except jwt.PyJWTError:
+        return not_jwt
+    if not isinstance(header, dict) or not header.get("alg") or not isinstance(claims, dict):
+        return not_jwt
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if CLARITY_AUDIENCE not in audiences:
+        return _TokenCheck(
+            f"This API token is not a Clarity Data Export token (its audience is {audience!r}, "
+            f"expected {CLARITY_AUDIENCE!r})."
+        )
+    subject = str(claims["sub"]) if claims.get("sub") else None
+    expires: datetime | None = None
+    raw_exp = claims.get("exp")
+    if isinstance(raw_exp, int | float) and not isinstance(raw_exp, bool):
+        expires = datetime.fromtimestamp(raw_exp, tz=UTC)
+        if expires <= datetime.now(UTC):
+            return _TokenCheck(
+                f"This API token (project {subject or '(unknown)'}) expired on "
+                f"{_utc_text(expires)}.",
+                subject,
+                expires,
+            )
+    return _TokenCheck(None, subject, expires)
+
+
+_GET_A_NEW_ONE = (
+    "Generate a new token in Clarity > Settings > Data Export (Clarity shows it only once) "
+    "and paste all of it into"
+)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _status(response: Response | None) -> int:

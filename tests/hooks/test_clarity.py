@@ -456,7 +456,7 @@ def test_expired_token_maps_to_auth_error_with_next_steps(
         ClarityHook(CONN_ID, retry_backoff=0.01).get_live_insights()
     message = str(info.value)
     assert f"connection '{CONN_ID}'" in message
-    assert "missing, invalid or expired" in message
+    assert "expired on " in message
     assert "Clarity > Settings > Data Export" in message
     assert len(received(emulator, 1)) == 1
 
