@@ -10,7 +10,10 @@ already all-or-nothing there.
 from __future__ import annotations
 
 import contextlib
+import errno
+import getpass
 import os
+import socket
 import tempfile
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -24,6 +27,7 @@ __all__ = [
     "asset_uri",
     "is_local",
     "read_bytes_or_none",
+    "require_writable",
     "resolve_path",
     "write_atomic",
 ]
@@ -67,14 +71,62 @@ def resolve_path(value: str | ObjectStoragePath, *, what: str) -> ObjectStorageP
         scheme = path.protocol
         extra = _EXTRA_FOR_SCHEME.get(scheme)
         if extra:
-            hint = f"install it with: pip install 'airflow-provider-clarity[{extra}]'"
+            package = f"'airflow-provider-clarity[{extra}]'"
         else:
-            hint = f"install the Airflow provider or fsspec package that handles '{scheme}://'"
+            package = f"the Airflow provider or fsspec package that handles '{scheme}://'"
         raise ClarityRequestError(
-            f"{what} {_without_userinfo(str(value))!r} needs a filesystem for '{scheme}://' "
-            f"that is not installed ({exc}); {hint}. No Clarity call was made."
+            f"{what} {_without_userinfo(str(value))!r} needs a filesystem for '{scheme}://', "
+            f"which is not installed where this task runs ({exc}). Install it on every worker "
+            f"with: pip install {package}, then restart the workers. No Clarity call was made."
         ) from None
     return path
+
+
+def require_writable(path: ObjectStoragePath, *, what: str) -> None:
+    """Fail before any Clarity call when the local folder of ``path`` cannot be written.
+
+    It creates the missing folders and a temporary file there, as the real write will, so a
+    bad path costs no call and no snapshot. Object stores are not probed: a test write would
+    cost a request and leave an object behind.
+
+    :param what: the operator argument the path came from, for the error message.
+    :raises ClarityRequestError: naming the path, the reason and the user the task runs as.
+    """
+    if not is_local(path):
+        return
+    folder = os.path.dirname(path.path) or "/"
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".clarity-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ClarityRequestError(
+            f"{what} {_without_userinfo(str(path))!r} cannot be written: "
+            f"{_why_unwritable(folder, exc)}. Point {what} at a folder that {_task_user()} can "
+            f"write to on every worker, or fix this one. No Clarity call was made."
+        ) from None
+
+
+def _why_unwritable(folder: str, error: OSError) -> str:
+    existing = folder
+    while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if os.path.lexists(existing) and not os.path.isdir(existing):
+        return f"'{existing}' is a file, not a folder"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"no permission to write in '{existing}'"
+    if error.errno == errno.EROFS:
+        return f"'{existing}' is on a read-only file system"
+    return f"{error.strerror or error} ('{error.filename or folder}')"
+
+
+def _task_user() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry, as in some containers
+        user = f"uid {os.getuid()}"
+    return f"the task's user ('{user}' on host '{socket.gethostname()}')"
 
 
 def write_atomic(path: ObjectStoragePath, data: bytes) -> None:

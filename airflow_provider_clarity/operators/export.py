@@ -44,13 +44,24 @@ from airflow_provider_clarity._snapshot import (
     TaskStateSnapshotStore,
     UnkeptSnapshotStore,
 )
-from airflow_provider_clarity._storage import asset_uri, is_local, resolve_path, write_atomic
+from airflow_provider_clarity._storage import (
+    asset_uri,
+    is_local,
+    require_writable,
+    resolve_path,
+    write_atomic,
+)
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
     ClarityQuotaExceededError,
     ClarityRequestError,
 )
-from airflow_provider_clarity.hooks.clarity import ClarityHook, ClarityRequest
+from airflow_provider_clarity.hooks.clarity import (
+    ClarityHook,
+    ClarityRequest,
+    _check_dimensions,
+    _parse_num_of_days,
+)
 from airflow_provider_clarity.quota import DEFAULT_POOL, QuotaLedger, warn_if_unsafe_pool
 
 if TYPE_CHECKING:
@@ -139,6 +150,7 @@ class ClarityExportOperator(BaseOperator):
         # move the task out of the pool that keeps the quota ledger's updates in order.
         kwargs.setdefault("pool", DEFAULT_POOL)
         super().__init__(**kwargs)
+        self._refuse_bad_literals(num_of_days, dimensions)
         self.clarity_conn_id = clarity_conn_id
         self.num_of_days = num_of_days
         self.dimensions = dimensions
@@ -156,6 +168,20 @@ class ClarityExportOperator(BaseOperator):
         self._project_id: str | None = None
         self._written: ObjectStoragePath | None = None
 
+    def _refuse_bad_literals(self, num_of_days: Any, dimensions: Any) -> None:
+        """Refuse a bad literal num_of_days or dimension when the DAG file is parsed.
+
+        The user then sees a broken DAG in the UI at once, instead of a failed task at the
+        first run. Templated values are checked in ``execute``, once rendered.
+        """
+        try:
+            if _is_literal(num_of_days):
+                _parse_num_of_days(num_of_days)
+            if _is_literal(dimensions):
+                _check_dimensions(dimensions)
+        except ClarityRequestError as exc:
+            raise ClarityRequestError(f"Task '{self.task_id}': {exc}") from None
+
     @cached_property
     def hook(self) -> ClarityHook:
         """The hook for ``clarity_conn_id``; it owns HTTP, the token and retries."""
@@ -169,6 +195,8 @@ class ClarityExportOperator(BaseOperator):
         destination = (
             None if self.destination is None else resolve_path(self.destination, what="destination")
         )
+        if destination is not None:
+            require_writable(destination, what="destination")
         store = self._snapshot_store(context, destination)
         snapshot = self._kept_snapshot(store, request)
         if snapshot is None:
@@ -255,13 +283,26 @@ class ClarityExportOperator(BaseOperator):
         except ClarityQuotaExceededError as exc:
             self._quota_exhausted(ledger, exc)
         except ClarityDimensionFallbackError as exc:
-            store.save(
-                RawSnapshot(request.params(), project_id, exported_at, exc.payload, fallback=True)
+            self._keep(
+                store,
+                RawSnapshot(request.params(), project_id, exported_at, exc.payload, fallback=True),
             )
             raise
         snapshot = RawSnapshot(request.params(), project_id, exported_at, payload)
-        store.save(snapshot)
+        self._keep(store, snapshot)
         return snapshot
+
+    def _keep(self, store: SnapshotStore, snapshot: RawSnapshot) -> None:
+        try:
+            store.save(snapshot)
+        except Exception:
+            self.log.error(
+                "Clarity answered, but its answer could not be kept at %s (see the error below). "
+                "The call counted against the project's quota and its answer is lost; fix the "
+                "location before running the task again.",
+                store.location,
+            )
+            raise
 
     def _quota_exhausted(self, ledger: QuotaLedger, error: ClarityQuotaExceededError) -> NoReturn:
         """Wait for the reset, skip or fail, as ``on_quota_exhausted`` says. Spends nothing."""
@@ -271,7 +312,12 @@ class ClarityExportOperator(BaseOperator):
         reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
         why = "Clarity answered 429" if error.source == "api" else "the quota ledger is spent"
         if self.on_quota_exhausted == "fail":
-            raise error
+            raise ClarityQuotaExceededError(
+                f"{error} This task has on_quota_exhausted='fail'; with 'wait' (the default) it "
+                f"would wait for the reset and run then, with 'skip' it would be skipped.",
+                reset_at=error.reset_at,
+                source=error.source,
+            ) from None
         if self.on_quota_exhausted == "skip":
             raise AirflowSkipException(
                 f"No Clarity call left for project '{self.hook.project_id}' ({why}); it resets "
@@ -328,7 +374,16 @@ class ClarityExportOperator(BaseOperator):
                 destination,
                 destination.suffix,
             )
-        write_atomic(destination, self._encode(snapshot.response, metadata))
+        try:
+            write_atomic(destination, self._encode(snapshot.response, metadata))
+        except Exception:
+            self.log.error(
+                "Could not write %s (see the error below). Clarity's answer is kept at %s, so "
+                "running the task again after fixing the problem reuses it: no call is spent.",
+                destination,
+                store.location,
+            )
+            raise
         self._written = destination
         rows_per_metric, truncated = _block_sizes(snapshot.response)
         rows = sum(rows_per_metric.values())
@@ -382,6 +437,7 @@ class ClarityExportOperator(BaseOperator):
             location = resolve_path(self.raw_location, what="raw_location")
             if not location.name.endswith(".json"):
                 location = location / _raw_file_name(context)
+            require_writable(location, what="raw_location")
             return PathSnapshotStore(location)
         if destination is not None:
             return PathSnapshotStore(destination.with_name(f"{destination.stem}.raw.json"))
@@ -490,6 +546,17 @@ def _absolute_or_templated(
             f"'file:///data/clarity/os.parquet'."
         )
     return destination
+
+
+def _is_literal(value: Any) -> bool:
+    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, int):
+        return True
+    if isinstance(value, list | tuple):
+        return all(isinstance(item, str) and _is_literal(item) for item in value)
+    return value is None
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
