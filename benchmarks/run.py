@@ -1,0 +1,654 @@
+"""``make bench``: what the provider costs, each figure a ratio against a baseline of the same run.
+
+1. DAG parse cost: a DAG file with five Clarity tasks against the same DAG written with the
+   http provider's ``HttpOperator`` (wall time, modules imported, ``python -X importtime``).
+2. Export overhead: ``ClarityExportOperator.execute`` against a running Clarity emulator,
+   against the hand-written task in ``baseline.py`` (time, peak RSS).
+3. Normalisation: ``to_dataframe`` / ``to_records`` against ``json_normalize`` plus naive
+   coercion.
+
+Prints a table and writes ``benchmarks/results.md``. Every figure is median [min-max] over
+repetitions; every ratio is the median [min-max] of ratios paired within one process or
+one round, so the drift of a busy machine hits both sides of each pair alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from probes import CONN_ID, RESULT_MARK, SIZES
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CLARITY_DAG = HERE / "dags" / "clarity_five_tasks.py"
+HTTP_DAG = HERE / "dags" / "http_five_tasks.py"
+RESULTS = HERE / "results.md"
+PROJECT = "bench"
+UNLIMITED = 1_000_000  # daily calls, for the emulator and the connection: never the limit here
+
+# The provider modules a Clarity DAG imports, and the baseline's, for -X importtime.
+CLARITY_MODULES = (
+    "airflow_provider_clarity.operators.export",
+    "airflow_provider_clarity.sensors.quota",
+)
+HTTP_MODULES = ("airflow.providers.http.operators.http",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How many repetitions of each measurement."""
+
+    parse_processes: int  # fresh processes importing airflow.sdk
+    parse_rounds: int  # forked parses of each DAG file per process
+    importtime_runs: int  # fresh `python -X importtime` processes per side
+    export_processes: int  # fresh processes per side and size
+    export_warm: int  # exports after the first, per process
+    normalize_reps: int  # calls of each normaliser
+
+
+FULL = Settings(3, 6, 2, 3, 5, 15)
+QUICK = Settings(2, 3, 1, 1, 3, 5)
+
+
+METHOD = """
+## How each figure is measured
+
+**1. DAG parse.** `dags/clarity_five_tasks.py` (four `ClarityExportOperator` tasks with a
+templated `file://` destination and one `ClarityQuotaSensor`) against
+`dags/http_five_tasks.py` (the same five Clarity calls as `HttpOperator` tasks). Each fresh
+interpreter imports `airflow.sdk` (timed), then, round after round in alternating order,
+forks one child per DAG file; the child runs the file with `runpy` and counts the modules
+it added to `sys.modules`. On Linux, Airflow's DAG processor forks its parsing children the
+same way from a process that has `airflow.sdk` loaded, so "DAG file run" is what every
+parse pays, every 30 s, on every DAG processor. "airflow.sdk import + DAG file run" adds
+that process's own `airflow.sdk` import time: what a fresh `python dag.py` pays. DAG
+serialisation, the same for both, is not included. `-X importtime` runs in its own fresh
+interpreters: `import airflow.sdk`, then the provider's modules; the sum of the top-level
+cumulative times after `airflow.sdk` is what the provider's modules add (importtime's own
+overhead inflates every figure alike).
+
+**2. Export.** A Clarity emulator (a real HTTP server on 127.0.0.1, running in the
+benchmark's own process; it builds each answer on request, so both sides wait for it
+alike) answers either the no-dimension snapshot (16 blocks) or a `URL` breakdown (9 blocks
+of 1000 rows, about 2 MB of JSON). Each sample is a fresh interpreter that first imports
+what both sides need on a worker (`airflow.sdk`, `pandas`, `pyarrow`, `pyarrow.parquet`,
+`requests`) plus its own module (for Clarity the operator module, which a worker has
+loaded after parsing the DAG). It then runs one export ("first export": what a task on a
+fresh worker process pays, lazy imports included) and a few more ("later exports"), each
+into a fresh folder so the kept raw snapshot is never reused.
+
+- Clarity: `ClarityExportOperator(dimensions=..., destination="file://<tmp>/table.parquet")`
+  `.execute(context)` with a minimal context (ti, outlet_events, data interval), as
+  `tests/operators/test_export.py` does: connection lookup (from an environment
+  variable), request validation, quota-ledger check and record, the HTTP call, the raw
+  snapshot written beside the output (temp file, fsync, rename), typed normalisation,
+  Parquet written the same way, asset event. The quota ledger uses its in-memory store;
+  on a real worker it is an Airflow Variable read and written through the Execution API,
+  which is not part of this figure.
+- Baseline: `baseline.export_task`: the same connection lookup, `requests.get` with the
+  bearer header, `json.dump` to a file, `pandas.json_normalize`, `pd.to_numeric` on the
+  count columns (without it `to_parquet` fails on Clarity's mix of string and integer
+  counts), `to_parquet`.
+- Memory: "peak RSS of the process" is `ru_maxrss` after the first export: the
+  high-water mark of the whole worker process, imports included. "Peak RSS above the RSS
+  before the export" is that minus the RSS read from `/proc/self/statm` just before the
+  export: what the export itself needs at its worst moment. Later exports are not used for
+  memory (the high-water mark only moves up).
+
+**3. Normalisation.** One interpreter, the 9 x 1000 `URL` payload in memory (from
+`ClarityEmulator.payload`, no HTTP), one warm-up call of each, then the three in rotating
+order with `gc.collect()` before each call. `to_dataframe` and `to_records` also add the
+`exported_at` and `num_of_days` columns and validate every value; the baseline is
+`baseline.naive_dataframe` (`json_normalize` + `to_numeric` on the count columns).
+
+Timings come from a shared 2-core machine; the load average above says how busy it was.
+Pairing cancels most of the drift, but ranges widen when the load is high.
+"""
+
+
+# ------------------------------------------------------------------ figures
+
+
+@dataclass
+class Row:
+    """One line of the table: a measure of each side, their paired ratios, the target."""
+
+    section: str
+    measure: str
+    clarity: list[float]
+    baseline: list[float]
+    ratios: list[float]
+    unit: str
+    target: float | None = None  # the ratio must be <= this
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.ratio <= self.target
+
+
+def _digits(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def spread(values: Sequence[float], unit: str) -> str:
+    """``median [min-max] unit``; seconds are shown in ms."""
+    scale, shown = (1000.0, "ms") if unit == "s" else (1.0, unit)
+    low, mid, high = (scale * v for v in (min(values), statistics.median(values), max(values)))
+    text = _digits(mid) if low == high else f"{_digits(mid)} [{_digits(low)}-{_digits(high)}]"
+    return f"{text} {shown}".rstrip()
+
+
+def ratio_text(row: Row) -> str:
+    low, high = min(row.ratios), max(row.ratios)
+    if round(low, 2) == round(high, 2):
+        return f"{row.ratio:.2f}x"
+    return f"{row.ratio:.2f}x [{low:.2f}-{high:.2f}]"
+
+
+def target_text(row: Row) -> str:
+    if row.target is None:
+        return "-"
+    return f"<= {row.target:.2f}x"
+
+
+def met_text(row: Row) -> str:
+    return {None: "", True: "yes", False: "**no**"}[row.met]
+
+
+def compare(
+    section: str,
+    measure: str,
+    clarity: list[float],
+    baseline: list[float],
+    unit: str,
+    target: float | None = None,
+) -> Row:
+    """A row whose samples are paired in order (same process, round or position)."""
+    ratios = [mine / theirs for mine, theirs in zip(clarity, baseline, strict=True)]
+    return Row(section, measure, clarity, baseline, ratios, unit, target)
+
+
+# ------------------------------------------------------------------ subprocesses
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_probe(args: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``probes.py ARGS`` in a fresh interpreter and return its result."""
+    completed = subprocess.run(
+        [sys.executable, str(HERE / "probes.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    for line in reversed(completed.stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            result: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
+            return result
+    raise RuntimeError(
+        f"probe {' '.join(args)} failed (exit {completed.returncode}):\n"
+        f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    )
+
+
+@contextmanager
+def airflow_env() -> Iterator[dict[str, str]]:
+    """A throwaway AIRFLOW_HOME for every subprocess (nothing here needs a metadata DB)."""
+    with tempfile.TemporaryDirectory(prefix="clarity-bench-airflow-home-") as home:
+        env = dict(os.environ)
+        env.update(
+            {
+                "AIRFLOW_HOME": home,
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(HERE / "dags"),
+                "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost",
+            }
+        )
+        yield env
+
+
+# ------------------------------------------------------------------ 1. parse cost
+
+
+def bench_parse(settings: Settings, env: dict[str, str]) -> list[Row]:
+    seconds: dict[str, list[float]] = {"clarity": [], "http": []}
+    with_sdk: dict[str, list[float]] = {"clarity": [], "http": []}
+    modules: dict[str, list[float]] = {"clarity": [], "http": []}
+    all_modules: dict[str, list[float]] = {"clarity": [], "http": []}
+    sdk_seconds: list[float] = []
+    heavy: set[str] = set()
+    tasks: set[int] = set()
+    files = {"clarity": str(CLARITY_DAG), "http": str(HTTP_DAG)}
+    for number in range(settings.parse_processes):
+        _progress(f"parse: process {number + 1}/{settings.parse_processes}")
+        result = run_probe(["parse", str(settings.parse_rounds), *files.values()], env)
+        sdk_seconds.append(result["sdk_seconds"])
+        for side, path in files.items():
+            for run in result["runs"][path]:
+                seconds[side].append(run["seconds"])
+                with_sdk[side].append(result["sdk_seconds"] + run["seconds"])
+                modules[side].append(run["modules"])
+                all_modules[side].append(result["sdk_modules"] + run["modules"])
+                tasks.add(run["tasks"])
+                if side == "clarity":
+                    heavy.update(run["heavy_new"])
+    if tasks != {5}:
+        raise RuntimeError(f"the benchmark DAGs should have 5 tasks each, found {tasks}")
+    section = "1. DAG parse (5 tasks)"
+    rows = [
+        compare(
+            section,
+            "DAG file run, airflow.sdk already imported",
+            seconds["clarity"],
+            seconds["http"],
+            "s",
+            1.05,
+        ),
+        compare(
+            section,
+            "airflow.sdk import + DAG file run",
+            with_sdk["clarity"],
+            with_sdk["http"],
+            "s",
+            1.05,
+        ),
+        compare(
+            section,
+            "modules imported by the DAG file",
+            modules["clarity"],
+            modules["http"],
+            "",
+            1.05,
+        ),
+        compare(
+            section,
+            "modules loaded in all (airflow.sdk + DAG file)",
+            all_modules["clarity"],
+            all_modules["http"],
+            "",
+        ),
+    ]
+    rows[0].notes.append(f"airflow.sdk import alone: {spread(sdk_seconds, 's')}")
+    rows[2].notes.append(
+        "pandas, pyarrow, numpy, fsspec backends, cloud SDKs, OpenLineage or the emulator "
+        f"imported by the Clarity DAG: {', '.join(sorted(heavy)) or 'none'}"
+    )
+    return rows
+
+
+_IMPORTTIME = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+_MARK = "@@MARK"
+
+
+def importtime(modules: Sequence[str], env: dict[str, str]) -> tuple[float, float, dict[str, int]]:
+    """``-X importtime`` of airflow.sdk, then of ``modules`` on top of it.
+
+    Returns (airflow.sdk cumulative s, modules' cumulative s, cumulative µs of every module
+    imported after airflow.sdk).
+    """
+    code = f"import sys\nimport airflow.sdk\nsys.stderr.write('{_MARK}\\n')\n" + "".join(
+        f"import {name}\n" for name in modules
+    )
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=300,
+        check=True,
+    )
+    before, after = 0, 0
+    seen_mark = False
+    cumulative: dict[str, int] = {}
+    for line in completed.stderr.splitlines():
+        if line.strip() == _MARK:
+            seen_mark = True
+            continue
+        match = _IMPORTTIME.match(line)
+        if match is None:
+            continue
+        micros, depth, name = int(match[2]), len(match[3]) - 1, match[4]
+        if seen_mark:
+            cumulative[name] = micros
+        if depth == 0:  # a top-level import: its cumulative covers everything under it
+            if seen_mark:
+                after += micros
+            else:
+                before += micros
+    return before / 1e6, after / 1e6, cumulative
+
+
+def bench_importtime(settings: Settings, env: dict[str, str]) -> tuple[list[Row], list[str]]:
+    """``-X importtime`` rows, and the imports only the Clarity side pays, biggest first."""
+    sdk: dict[str, list[float]] = {"clarity": [], "http": []}
+    added: dict[str, list[float]] = {"clarity": [], "http": []}
+    operator_share: list[float] = []
+    cumulative: dict[str, dict[str, int]] = {}
+    for number in range(settings.importtime_runs):
+        _progress(f"importtime: run {number + 1}/{settings.importtime_runs}")
+        for side, modules in (("clarity", CLARITY_MODULES), ("http", HTTP_MODULES)):
+            sdk_seconds, added_seconds, cumulative[side] = importtime(modules, env)
+            sdk[side].append(sdk_seconds)
+            added[side].append(added_seconds)
+        operator = cumulative["clarity"][CLARITY_MODULES[0]] / 1e6
+        operator_share.append(operator / sdk["clarity"][-1])
+    section = "1. DAG parse (5 tasks)"
+    rows = [
+        compare(section, "-X importtime: airflow.sdk", sdk["clarity"], sdk["http"], "s"),
+        compare(
+            section,
+            "-X importtime: the provider's modules after airflow.sdk",
+            added["clarity"],
+            added["http"],
+            "s",
+        ),
+    ]
+    rows[1].notes.append(
+        f"Clarity: {', '.join(CLARITY_MODULES)}; baseline: {', '.join(HTTP_MODULES)}. "
+        f"{CLARITY_MODULES[0]} alone costs "
+        f"{statistics.median(operator_share):.0%} of airflow.sdk's import time."
+    )
+    only_clarity = {
+        name: micros
+        for name, micros in cumulative["clarity"].items()
+        if name not in cumulative["http"]
+    }
+    top = sorted(only_clarity.items(), key=lambda item: -item[1])[:12]
+    profile = ["-X importtime cumulative (nested: parents include children), one run:"]
+    profile += [f"{micros / 1000:8.1f} ms  {name}" for name, micros in top]
+    return rows, profile
+
+
+# ------------------------------------------------------------------ 2. export overhead
+
+
+def bench_export(settings: Settings, env: dict[str, str]) -> tuple[list[Row], list[str]]:
+    """The export rows, and a profile of the slowest first export when a time target is missed."""
+    from airflow_provider_clarity.testing.emulator import ClarityEmulator
+
+    rows: list[Row] = []
+    profile: list[str] = []
+    with ClarityEmulator(daily_limit=UNLIMITED) as emulator:
+        emulator.configure_project(PROJECT, url_count=1200, daily_limit=UNLIMITED)
+        token = emulator.issue_token(PROJECT)
+        env = dict(env)
+        env[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator.airflow_conn_json(
+            token, project_id=PROJECT, daily_limit=UNLIMITED
+        )
+        results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for number in range(settings.export_processes):
+            for size in SIZES:
+                sides = ("clarity", "baseline") if number % 2 == 0 else ("baseline", "clarity")
+                for side in sides:
+                    _progress(
+                        f"export: {size} {side} process {number + 1}/{settings.export_processes}"
+                    )
+                    result = run_probe(["export", side, size, str(settings.export_warm)], env)
+                    results.setdefault((side, size), []).append(result)
+        rows = _export_rows(results)
+        slow = [row for row in rows if row.unit == "s" and row.met is False]
+        if slow:
+            worst = max(slow, key=lambda row: row.ratio)
+            size = "url" if "URL" in worst.section else "snapshot"
+            _progress(f"export: profiling the Clarity {size} export")
+            result = run_probe(["export", "clarity", size, "0", "--profile"], env)
+            profile = [f"{worst.section}, {worst.measure}:", *result["profile"].splitlines()]
+    return rows, profile
+
+
+def _export_rows(results: dict[tuple[str, str], list[dict[str, Any]]]) -> list[Row]:
+    rows: list[Row] = []
+    titles = {"snapshot": "16-block snapshot", "url": "9 x 1000-row URL breakdown"}
+    measures = (
+        # (measure, result key, scale, unit, target)
+        ("time, first export in a fresh process", "cold_seconds", 1.0, "s", 1.5),
+        ("time, later exports in the same process", "warm_seconds", 1.0, "s", 1.5),
+        ("peak RSS of the process", "peak_kb", 1 / 1024, "MiB", 1.2),
+        ("peak RSS above the RSS before the export", "peak_delta_kb", 1 / 1024, "MiB", 1.2),
+    )
+    for size in SIZES:
+        mine, theirs = results[("clarity", size)], results[("baseline", size)]
+        rows_seen = sorted({r["rows"] for r in mine + theirs})
+        section = f"2. Export: {titles[size]} ({'/'.join(map(str, rows_seen))} rows)"
+        for measure, key, scale, unit, target in measures:
+            rows.append(
+                compare(
+                    section,
+                    measure,
+                    [scale * value for r in mine for value in _as_list(r[key])],
+                    [scale * value for r in theirs for value in _as_list(r[key])],
+                    unit,
+                    target,
+                )
+            )
+    return rows
+
+
+def _as_list(value: Any) -> list[float]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+# ------------------------------------------------------------------ 3. normalisation
+
+
+def bench_normalize(settings: Settings, env: dict[str, str]) -> list[Row]:
+    _progress("normalize")
+    result = run_probe(["normalize", str(settings.normalize_reps)], env)
+    times = result["times"]
+    rows_seen = sorted(set(result["rows"].values()))
+    section = f"3. Normalise the 9 x 1000 payload ({'/'.join(map(str, rows_seen))} rows)"
+    naive = times["naive"]
+    return [
+        compare(
+            section,
+            "to_dataframe vs json_normalize + to_numeric",
+            times["to_dataframe"],
+            naive,
+            "s",
+            1.0,
+        ),
+        compare(
+            section,
+            "to_records vs json_normalize + to_numeric",
+            times["to_records"],
+            naive,
+            "s",
+            1.0,
+        ),
+    ]
+
+
+# ------------------------------------------------------------------ report
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "CPU": f"{cpu}, {usable} cores usable ({os.cpu_count()} online)",
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "Versions": ", ".join(
+            f"{name} {version(name)}"
+            for name in (
+                "apache-airflow",
+                "apache-airflow-providers-http",
+                "pandas",
+                "pyarrow",
+                "numpy",
+                "requests",
+                "airflow-provider-clarity",
+            )
+        ),
+    }
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| Measure | Clarity provider | Baseline | Ratio | Target | Met |",
+        "|---|---|---|---|---|---|",
+    ]
+    section = None
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            lines.append(f"| **{section}** | | | | | |")
+        lines.append(
+            f"| {row.measure} | {spread(row.clarity, row.unit)} | {spread(row.baseline, row.unit)} "
+            f"| {ratio_text(row)} | {target_text(row)} | {met_text(row)} |"
+        )
+    return lines
+
+
+def console_table(rows: list[Row]) -> str:
+    out = [f"  {'':<58} {'Clarity provider':>26} {'Baseline':>26}  {'Ratio':<20} {'Target':>8}"]
+    section = None
+    for row in rows:
+        if row.section != section:
+            section = row.section
+            out.append(f"\n{section}")
+        verdict = "" if row.met is None else ("  ok" if row.met else "  MISSED")
+        out.append(
+            f"  {row.measure:<58} {spread(row.clarity, row.unit):>26} "
+            f"{spread(row.baseline, row.unit):>26}  {ratio_text(row):<20} "
+            f"{target_text(row):>8}{verdict}"
+        )
+    return "\n".join(out)
+
+
+def write_results(
+    rows: list[Row],
+    profiles: dict[str, list[str]],
+    settings: Settings,
+    command: str,
+    seconds: float,
+    loads: tuple[str, str],
+) -> None:
+    missed = [row for row in rows if row.met is False]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s. "
+        "Do not edit by hand: run it again.",
+        "",
+        *(f"- **{key}**: {value}" for key, value in machine().items()),
+        f"- **Load average** (1, 5, 15 min) at start: {loads[0]}; at end: {loads[1]}",
+        f"- **Repetitions**: {settings}",
+        "",
+        "Each figure is median [min-max] over the repetitions. Each ratio is Clarity / baseline, "
+        "median [min-max] of ratios paired within one process or one round (so a busy machine "
+        "slows both sides of each pair alike); lower is better. A target is met when the "
+        "median ratio is at or below it.",
+        "",
+        *table(rows),
+        "",
+    ]
+    notes = [f"- {row.measure}: {note}" for row in rows for note in row.notes]
+    if notes:
+        lines += ["Notes from this run:", "", *notes, ""]
+    lines += ["## Targets missed", ""]
+    lines += [
+        f"- {row.section}, {row.measure}: {ratio_text(row)} (target {target_text(row)})"
+        for row in missed
+    ] or ["None."]
+    lines.append("")
+    if missed:
+        lines += ["See `benchmarks/README.md` for the causes found and their fixes.", ""]
+    for title, profile in profiles.items():
+        lines += [f"### {title}", "", "```", *profile, "```", ""]
+    lines += [METHOD.strip(), ""]
+    RESULTS.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1 minute)")
+    parser.add_argument(
+        "--only",
+        choices=("parse", "export", "normalize"),
+        action="append",
+        help="run only these benchmarks (repeatable); results.md is not written",
+    )
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    only = set(args.only or ("parse", "export", "normalize"))
+    started = time.perf_counter()
+    load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    rows: list[Row] = []
+    profiles: dict[str, list[str]] = {}
+    with airflow_env() as env:
+        if "parse" in only:
+            rows += bench_parse(settings, env)
+            importtime_rows, imports = bench_importtime(settings, env)
+            rows += importtime_rows
+            profiles["Imports the Clarity DAG pays and the HttpOperator DAG does not"] = imports
+        if "export" in only:
+            export_rows, export_profile = bench_export(settings, env)
+            rows += export_rows
+            if export_profile:
+                profiles["Profile of the slowest Clarity export (pyinstrument)"] = export_profile
+        if "normalize" in only:
+            rows += bench_normalize(settings, env)
+    seconds = time.perf_counter() - started
+    load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(console_table(rows))
+    for title, profile in profiles.items():
+        print(f"\n{title}:\n" + "\n".join(profile))
+    print(f"\n{seconds:.0f} s; load average {load_start} -> {load_end}")
+    if args.only is None:
+        write_results(rows, profiles, settings, command, seconds, (load_start, load_end))
+        print(f"wrote {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
