@@ -878,9 +878,8 @@ def _inspect_token(token: str) -> _TokenCheck:
     left to the caller, which knows where the token lives.
     """
     not_jwt = _TokenCheck(
-        "This API token is not a JWT: a Clarity token is one long string (about 700 "
-        "characters, three dot-separated parts starting 'eyJ'), shown once in Clarity > "
-        "Settings > Data Export."
+        "This API token is not a JWT: a Clarity token is one long string of about 700 "
+        "characters in three dot-separated parts, starting 'eyJ'."
     )
     try:
         header = jwt.get_unverified_header(token)

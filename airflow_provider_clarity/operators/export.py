@@ -312,9 +312,13 @@ class ClarityExportOperator(BaseOperator):
         reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
         why = "Clarity answered 429" if error.source == "api" else "the quota ledger is spent"
         if self.on_quota_exhausted == "fail":
+            text = str(error)
+            # The ledger's message ends with a command: keep a full stop from joining it.
+            separator = " " if text.endswith(".") else "\n"
             raise ClarityQuotaExceededError(
-                f"{error} This task has on_quota_exhausted='fail'; with 'wait' (the default) it "
-                f"would wait for the reset and run then, with 'skip' it would be skipped.",
+                f"{text}{separator}This task has on_quota_exhausted='fail'; with 'wait' (the "
+                f"default) it would wait for the reset and run then, with 'skip' it would be "
+                f"skipped.",
                 reset_at=error.reset_at,
                 source=error.source,
             ) from None
