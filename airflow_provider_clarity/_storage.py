@@ -65,6 +65,10 @@ def resolve_path(value: str | ObjectStoragePath, *, what: str) -> ObjectStorageP
             f"{what} {str(value)!r} is a relative path; give an absolute one such as "
             f"'file:///data/clarity/os.parquet' so every worker writes to the same place."
         )
+    if is_local(path):
+        # Local paths always have a filesystem. Resolving .fs would make Airflow register
+        # every installed provider's filesystem first (boto3 alone costs ~0.35 s and 8 MiB).
+        return path
     try:
         path.fs  # noqa: B018  (resolving it is the check)
     except (ImportError, ValueError) as exc:
