@@ -47,3 +47,6 @@ demo: install
 
 clean:
 	rm -rf $(VENV) .airflow-demo demo-output site .pytest_cache .mypy_cache .ruff_cache
+
+bench: install
+	$(BIN)/python benchmarks/run.py
