@@ -232,9 +232,10 @@ def test_run_time_mistakes_in_one_dag_run(
     assert f"'{a_file}' is a file, not a folder" in unwritable
     assert "No Clarity call was made" in unwritable
 
-    # Only the four token mistakes and the 429 reached Clarity; nothing else spent a call.
+    # Only three token mistakes and the 429 reached Clarity; nothing else spent a call (an
+    # expired token is refused before sending).
     reached = sorted(r.project or "(no project)" for r in clarity_emulator.requests)
-    assert reached == ["(no project)", "(no project)", "p-429", "p-expired", "p-no-scope"]
+    assert reached == ["(no project)", "(no project)", "p-429", "p-no-scope"]
     assert PROJECT not in reached
     assert log.count("Task failed with exception") == 7  # every task's log was captured
     for token in run_time_setup.values():

@@ -23,7 +23,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-import jwt
 import requests
 from airflow.providers.http.hooks.http import HttpHook
 from requests.auth import AuthBase
@@ -558,6 +557,14 @@ class ClarityHook(HttpHook):
             f"for a local emulator on 127.0.0.1, ::1 or localhost."
         )
 
+    def _refuse_expired_token(self) -> None:
+        """Fail before sending when the token's own ``exp`` says Clarity would answer 401."""
+        check = _inspect_token(self._token_from(self.connection))
+        if check.expires is not None and check.problem is not None:
+            raise ClarityAuthError(
+                f"{check.problem} {_GET_A_NEW_ONE} {self._token_field()}. No Clarity call was made."
+            )
+
     # ---------------------------------------------------------------------- the API call
 
     def get_live_insights(
@@ -585,6 +592,7 @@ class ClarityHook(HttpHook):
         request = request or ClarityRequest.build(num_of_days, dimensions)
         session = self.get_conn()
         self._require_safe_transport()
+        self._refuse_expired_token()
         prepared = session.prepare_request(
             requests.Request("GET", self.url_from_endpoint(API_ENDPOINT), params=request.params())
         )
@@ -881,6 +889,9 @@ def _inspect_token(token: str) -> _TokenCheck:
         "This API token is not a JWT: a Clarity token is one long string of about 700 "
         "characters in three dot-separated parts, starting 'eyJ'."
     )
+    # jwt pulls in cryptography (~40 modules); DAG files import this module on every parse.
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
         claims = jwt.decode(
