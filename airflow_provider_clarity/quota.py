@@ -29,8 +29,9 @@ Storage
 Rules
     * A call is recorded (outcome ``pending``) *before* the request is sent: a worker that
       dies mid-request still counts it. ``after_call`` fills in the outcome.
-    * Every recorded attempt counts, whatever its outcome: Clarity may count failed calls
-      and the ledger cannot tell.
+    * Every recorded attempt counts, whatever its outcome (Clarity may count failed calls
+      and the ledger cannot tell), except a 401 or 403: Clarity refuses those before it
+      knows which project to charge, so they stop counting once their outcome is known.
     * A 429 marks the project spent until the next reset, because calls made outside
       Airflow are invisible to the ledger. ``utc_day``: the next midnight (plus margin).
       ``rolling``: 429 time + window + margin, the earliest moment at which every call
@@ -300,6 +301,10 @@ class _QuotaSettings(Protocol):
 # --------------------------------------------------------------------------- the ledger
 
 
+# Refused before Clarity knows the project: an invalid/expired token, or one for another project.
+_UNCHARGED_OUTCOMES = frozenset({"401", "403"})
+
+
 class QuotaLedger:
     """Count one Clarity project's API calls in a shared, persistent ledger.
 
@@ -558,6 +563,8 @@ class QuotaLedger:
         return _midnight(moment - self._margin)
 
     def _counts_at(self, entry: dict[str, Any], moment: datetime) -> bool:
+        if entry["outcome"] in _UNCHARGED_OUTCOMES:
+            return False
         if self.window == "rolling":
             return moment < self._end(entry) + self._window
         return self._end(entry) >= self._day_start(moment)

@@ -566,3 +566,14 @@ def test_usage_command_reads_the_variable_outside_any_task(airflow_db: Path, mon
     assert "reserve 1 -> 9 for Airflow" in out
     assert "remaining:  8" in out
     assert "settings stored by the last task" in out
+
+
+def test_auth_refusals_stop_counting_once_known_but_pending_and_5xx_still_count(make):
+    ledger = make()
+    spend(ledger, 2, outcome="401")
+    spend(ledger, 1, outcome="403")
+    assert ledger.remaining() == 10  # Clarity cannot charge a project for these
+    spend(ledger, 1, outcome="500")
+    ledger.before_call(os_request())  # in flight: counts until its outcome is known
+    assert ledger.remaining() == 8
+    assert [e["outcome"] for e in ledger.entries()] == ["401", "401", "403", "500", "pending"]
