@@ -63,7 +63,7 @@ Types (DataFrame dtype; value in records)
     Counts arrive as JSON strings holding an integer (``"9554"``) or as integer ``0``;
     both become exact integers, never through float, so values up to 2**63-1 round-trip.
     A value that cannot be coerced (``"abc"``, ``1.5`` or ``true`` in a count, a number
-    beyond int64, a list in a percentage) raises :class:`ClarityResponseError` naming
+    beyond int64, a list in a percentage) raises ``ClarityResponseError`` naming
     the metric, field and row. A float ``NaN`` is treated as missing.
 
     Unknown fields are typed from all their non-null values: integers and integer strings
@@ -72,8 +72,8 @@ Types (DataFrame dtype; value in records)
     their JSON text). A field with only nulls -> ``string``. Because unknown fields are
     inferred per payload, their type can differ between runs; known fields never do.
 
-pandas and pyarrow are imported inside :func:`to_dataframe` only; importing this module
-or calling :func:`to_records` does not load them (DAG files stay cheap to parse).
+pandas and pyarrow are imported inside ``to_dataframe`` only; importing this module
+or calling ``to_records`` does not load them (DAG files stay cheap to parse).
 """
 
 from __future__ import annotations
@@ -532,7 +532,7 @@ def to_dataframe(
 ) -> pd.DataFrame:
     """Normalise a Clarity response into a typed pandas DataFrame (the module docstring's schema).
 
-    Holds exactly the same values as :func:`to_records`, with nulls as ``pd.NA`` (``NaN``
+    Holds exactly the same values as ``to_records``, with nulls as ``pd.NA`` (``NaN``
     in float columns).
 
     :param payload: the parsed JSON body of ``project-live-insights``.

@@ -1,11 +1,11 @@
 """The per-project quota ledger: who spent which of Clarity's 10 daily calls, and when.
 
 Clarity allows 10 Data Export calls per project per day and offers no way to ask how many
-are left. :class:`QuotaLedger` keeps that count itself, in one Airflow Variable per project,
+are left. ``QuotaLedger`` keeps that count itself, in one Airflow Variable per project,
 so every DAG (and every team) sharing a project shares one count.
 
 Storage
-    Variable key ``clarity_quota__<project_id>`` (see :func:`ledger_key`), JSON::
+    Variable key ``clarity_quota__<project_id>`` (see ``ledger_key``), JSON::
 
         {
           "version": 1,
@@ -50,7 +50,7 @@ Concurrency
     another pool, tasks may overlap: two can both see the last free call and both spend
     it, and the later write can drop the other's record (the ledger then undercounts).
     Clarity answers the extra call with 429, the ledger marks the project spent and tasks
-    wait for the reset. :func:`warn_if_unsafe_pool` logs a warning for such tasks.
+    wait for the reset. ``warn_if_unsafe_pool`` logs a warning for such tasks.
 
 Usage report (outside any task; reads the metadata DB like the ``airflow`` CLI does)::
 
@@ -280,7 +280,7 @@ def missing_pool_note(pool: str = DEFAULT_POOL) -> str | None:
 
 
 class _QuotaSettings(Protocol):
-    """What :meth:`QuotaLedger.for_hook` reads from a ClarityHook (the connection's fields)."""
+    """What ``QuotaLedger.for_hook`` reads from a ClarityHook (the connection's fields)."""
 
     @property
     def project_id(self) -> str: ...
@@ -318,7 +318,7 @@ class QuotaLedger:
     :param rolling_window_seconds: length of the rolling window.
     :param caller: who is calling, for the report; default: the running task
         (``dag_id/task_id/run_id/map_index``) or ``"outside-airflow"``.
-    :param store: where the ledger lives; default: the Variable :func:`ledger_key`.
+    :param store: where the ledger lives; default: the Variable ``ledger_key``.
     :param clock: returns the current aware UTC time; for tests.
     :param reset_margin_seconds: see the module docstring; default 60 (utc_day) / 5 (rolling).
     :raises ValueError: on a setting that makes no sense (negative reserve, unknown window...).

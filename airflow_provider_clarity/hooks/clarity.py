@@ -184,11 +184,11 @@ def _split_dimensions(value: Iterable[str] | str | None) -> list[str]:
 
 
 def _check_dimensions(value: Iterable[str] | str | None) -> None:
-    """Validate dimension names like :meth:`ClarityRequest.build`, without logging anything.
+    """Validate dimension names like ``ClarityRequest.build``, without logging anything.
 
     For checks at DAG parse time, which run every few seconds on the DAG processor.
 
-    :raises ClarityRequestError: as :meth:`ClarityRequest.build` does.
+    :raises ClarityRequestError: as ``ClarityRequest.build`` does.
     """
     _canonical_dimensions(_split_dimensions(value), announce=False)
 
@@ -239,7 +239,7 @@ def _canonical_dimensions(raw_names: list[str], *, announce: bool = True) -> tup
 class ClarityRequest:
     """One validated call to Clarity's live-insights endpoint.
 
-    Build it with :meth:`build`, which accepts the loose forms templates produce. Creating it
+    Build it with ``build``, which accepts the loose forms templates produce. Creating it
     directly requires the canonical form and validates it too, so an instance is always a
     request Clarity will honour.
 
@@ -377,7 +377,7 @@ class ClarityHook(HttpHook):
     The connection's password is the API token (a JWT). Its host defaults to
     ``https://www.clarity.ms``. Extras configure the quota ledger (``project_id``,
     ``daily_limit``, ``reserve``, ``quota_window``, ``rolling_window_seconds``) and, unlike
-    :class:`HttpHook`, are never sent as HTTP headers.
+    ``HttpHook``, are never sent as HTTP headers.
 
     :param clarity_conn_id: the Airflow connection of type ``clarity``.
     :param timeout: seconds to wait for Clarity's answer; connecting waits at most 10 s.

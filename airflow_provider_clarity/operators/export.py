@@ -88,9 +88,13 @@ class ClarityExportOperator(BaseOperator):
     instead of calling again, refuses runs whose window has passed, and counts every call in
     the project's quota ledger.
 
-    Without ``destination``, the rows (:func:`~airflow_provider_clarity.normalize.to_records`)
+    Without ``destination``, the rows (``airflow_provider_clarity.normalize.to_records``)
     are returned to XCom. With one, the table is written there in ``output_format`` and a
     small summary dict is returned; an asset event is emitted for the written file.
+
+    The task runs in the pool ``clarity_api`` (1 slot), which serialises the quota ledger's
+    updates. A DAG's ``default_args`` pool does not apply; pass ``pool=`` on the task to
+    override it (see the quota guide for what that risks).
 
     :param clarity_conn_id: the Clarity connection (type ``clarity``). Templated.
     :param num_of_days: 1, 2 or 3: the trailing 24, 48 or 72 hours. Templated.
@@ -112,8 +116,6 @@ class ClarityExportOperator(BaseOperator):
     :param reserve: calls per day to leave unspent for others; overrides the connection's.
     :param deferrable: wait for the quota reset in the triggerer rather than by rescheduling.
     :param xcom_warn_rows: warn, recommending a ``destination``, above this many XCom rows.
-    :param pool: defaults to ``clarity_api`` (1 slot), which serialises the quota ledger's
-        updates. A DAG's ``default_args`` pool does not apply; pass ``pool=`` to override.
     :raises ClarityRequestError: invalid arguments, an unusable destination, or a stale run
         with ``on_stale_window="fail"``.
     :raises ClarityQuotaExceededError: no call left, with ``on_quota_exhausted="fail"``.

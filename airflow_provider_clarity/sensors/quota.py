@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class ClarityQuotaSensor(BaseSensorOperator):
     """Wait until at least ``calls`` Clarity API calls remain in the project's quota ledger.
 
-    It only reads the ledger (:class:`~airflow_provider_clarity.quota.QuotaLedger`), never
+    It only reads the ledger (``airflow_provider_clarity.quota.QuotaLedger``), never
     calls the API, and needs no pool. When too few calls remain it sleeps straight to the
     moment the ledger says enough will be back (the next reset), rather than every
     ``poke_interval``: in ``reschedule`` mode (the default) the task is rescheduled for that

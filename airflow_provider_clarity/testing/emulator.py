@@ -1,6 +1,6 @@
 """A local stand-in for the Microsoft Clarity Data Export API, served over real HTTP.
 
-:class:`ClarityEmulator` runs a small threaded HTTP server on 127.0.0.1 that answers
+``ClarityEmulator`` runs a small threaded HTTP server on 127.0.0.1 that answers
 ``GET /export-data/api/v1/project-live-insights`` the way the live service does (see
 ``clarity-api-observed.md``): JWT bearer tokens per project, 400/401/403/429 errors, the
 9- or 16-block payload with its odd key casing and spellings, a per-project daily quota,
@@ -63,7 +63,7 @@ class RecordedRequest:
 
     ``headers`` has the ``Authorization`` value replaced by ``"<scheme> <redacted>"``.
     ``status`` is ``None`` when the emulator closed the connection without answering
-    (a ``drop`` fault, or a ``slow`` one interrupted by :meth:`ClarityEmulator.stop`).
+    (a ``drop`` fault, or a ``slow`` one interrupted by ``ClarityEmulator.stop``).
     ``counted`` says whether the call was charged to the project's quota.
     """
 
@@ -175,10 +175,10 @@ class ClarityEmulator:
 
     Args:
         host: interface to bind; keep the default loopback address for tests.
-        port: TCP port; 0 picks a free one (read it back from :attr:`base_url`).
+        port: TCP port; 0 picks a free one (read it back from ``base_url``).
         seed: all generated data derives from this seed and the project name.
         daily_limit: calls per project per window before 429 (per-project override in
-            :meth:`configure_project`).
+            ``configure_project``).
         window: ``"utc_day"`` resets at 00:00 UTC; ``"rolling"`` counts the calls of the
             last ``rolling_window_seconds``.
         rolling_window_seconds: length of the rolling window.
@@ -291,7 +291,7 @@ class ClarityEmulator:
 
     @property
     def port(self) -> int:
-        """The bound TCP port. Raises RuntimeError before :meth:`start`."""
+        """The bound TCP port. Raises RuntimeError before ``start``."""
         if self._server is None:
             raise RuntimeError("The Clarity emulator is not running; call start() first")
         return int(self._server.server_address[1])
@@ -376,7 +376,7 @@ class ClarityEmulator:
     def connection_uri(self, token: str, project_id: str | None = None, **extra: Any) -> str:
         """An Airflow connection URI for this emulator (value for ``AIRFLOW_CONN_...``).
 
-        ``project_id`` defaults to the token's project. Prefer :meth:`airflow_conn_json`:
+        ``project_id`` defaults to the token's project. Prefer ``airflow_conn_json``:
         the URI form squeezes the ``http://`` base URL into Airflow's host-with-protocol
         syntax.
         """

@@ -6,7 +6,7 @@ pandas, not even the emulator) until a test asks for a fixture.
 
 Fixtures:
 
-- ``clarity_emulator``: a started :class:`~airflow_provider_clarity.testing.ClarityEmulator`,
+- ``clarity_emulator``: a started ``airflow_provider_clarity.testing.ClarityEmulator``,
   stopped after the test. Pass constructor arguments with the marker
   ``@pytest.mark.clarity_emulator(daily_limit=3, seed=7)``.
 - ``clarity_token``: a valid token for the project ``"demo-project"``.
