@@ -1,0 +1,590 @@
+"""A real Airflow for the integration tests: scheduler, dag-processor, triggerer, api-server.
+
+``dag.test()`` ignores pools and runs triggers inline, so whatever depends on pools,
+deferral or rescheduling is proven here, under the real components, with LocalExecutor.
+
+Metadata DB: sqlite. Airflow 3.3 has no check rejecting sqlite with LocalExecutor
+(``airflow standalone`` itself runs LocalExecutor on sqlite), and the four components plus
+LocalExecutor workers run fine on it at this scale, so no PostgreSQL and no extra Python
+driver are needed.
+
+The cluster gets its own ``AIRFLOW_HOME`` and an environment built from scratch: nothing
+from the in-process tests' Airflow settings (``tests/conftest.py``) leaks into it. Only the
+api-server listens, on 127.0.0.1 (the log servers are off). Set ``CLARITY_IT_KEEP_HOME=1``
+to keep that home (logs, sqlite DB) after the session for debugging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+import pytest
+import requests
+
+INTEGRATION_DIR = Path(__file__).resolve().parent
+DAG_SOURCES = INTEGRATION_DIR / "dags"
+AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
+STARTUP_TIMEOUT = 180.0
+TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+
+T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "integration: runs a real Airflow (scheduler, dag-processor, triggerer, api-server)",
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], T | None],
+    *,
+    timeout: float,
+    interval: float = 0.5,
+    message: str | Callable[[], str] = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            text = message() if callable(message) else message
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {text}")
+        time.sleep(interval)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+    return "\n".join(text[-lines:])
+
+
+def _base_env(home: Path, port: int) -> dict[str, str]:
+    """The cluster's environment: this interpreter's PATH, none of the caller's Airflow settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AIRFLOW", "_AIRFLOW", "PYTEST", "COV_CORE"))
+    }
+    from cryptography.fernet import Fernet
+
+    base_url = f"http://127.0.0.1:{port}"
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "PATH": f"{AIRFLOW_BIN.parent}{os.pathsep}{env.get('PATH', '')}",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+            # A longer busy timeout than sqlite's 5 s: four components and the workers share
+            # one file on what may be a slow 2-core CI machine.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
+            "AIRFLOW__API__BASE_URL": base_url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        }
+    )
+    return env
+
+
+@dataclass
+class AirflowCluster:
+    """Handles on a running Airflow and the REST/DB helpers the integration tests need."""
+
+    home: Path
+    env: dict[str, str] = field(repr=False)
+    port: int
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
+    startup_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    _token: str | None = field(default=None, repr=False)
+    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.home / "dags"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "airflow.db"
+
+    def log_path(self, component: str) -> Path:
+        return self.home / f"{component}.log"
+
+    # -- processes -----------------------------------------------------------------------
+    def cli(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow ARGS`` against this cluster and fail the test on a non-zero exit."""
+        proc = subprocess.run(
+            [str(AIRFLOW_BIN), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"`airflow {' '.join(args)}` exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+            )
+        return proc
+
+    def start(self, component: str, *args: str) -> None:
+        log = self.log_path(component).open("ab")
+        self.processes[component] = subprocess.Popen(
+            [str(AIRFLOW_BIN), component, *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.home,
+        )
+        log.close()
+
+    def dead_components(self) -> list[str]:
+        return [name for name, proc in self.processes.items() if proc.poll() is not None]
+
+    def log_tails(self, lines: int = 40) -> str:
+        parts = [
+            f"----- {name} (pid {proc.pid}, exit {proc.poll()}) -----\n"
+            f"{_tail(self.log_path(name), lines)}"
+            for name, proc in self.processes.items()
+        ]
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        """Terminate every process the cluster started, task workers included.
+
+        Task processes put themselves in their own process group, so the components'
+        descendants are collected first and signalled one by one as well as by group.
+        """
+        family: list[psutil.Process] = []
+        for proc in self.processes.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                family.extend(psutil.Process(proc.pid).children(recursive=True))
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for proc in self.processes.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+            for child in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.send_signal(sig)
+            deadline = time.monotonic() + 5
+            for proc in self.processes.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            _, alive = psutil.wait_procs(family, timeout=max(0.1, deadline - time.monotonic()))
+            if not alive and all(proc.poll() is not None for proc in self.processes.values()):
+                return
+
+    def failed_task_logs(self, lines: int = 60) -> str:
+        """Log tails of every failed task instance, read from the DB and the log folder."""
+        rows = self.query(
+            "SELECT dag_id, run_id, task_id, try_number FROM task_instance WHERE state = 'failed'"
+        )
+        parts = []
+        for row in rows:
+            logs = sorted(
+                (self.home / "logs").glob(
+                    f"dag_id={row['dag_id']}/run_id={row['run_id']}/task_id={row['task_id']}/*"
+                )
+            )
+            text = "\n".join(_tail(path, lines) for path in logs) or "<no log file>"
+            parts.append(f"----- failed task {row['dag_id']}.{row['task_id']} -----\n{text}")
+        return "\n".join(parts)
+
+    # -- REST ----------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            # all-admins mode hands out an admin token without credentials.
+            resp = self._session.get(f"{self.base_url}/auth/token", timeout=30)
+            resp.raise_for_status()
+            self._token = resp.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def api(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        ok: Iterable[int] = (200, 201, 204),
+        secret: str | None = None,
+    ) -> Any:
+        """Call the public REST API (``path`` under ``/api/v2``) and return the JSON body.
+
+        ``secret`` is blanked out of the error text (validation errors echo their input).
+        """
+        resp = self._session.request(
+            method,
+            f"{self.base_url}/api/v2{path}",
+            json=json_body,
+            params=params,
+            headers=self._headers(),
+            timeout=30,
+        )
+        if resp.status_code not in set(ok):
+            text = resp.text if not secret else resp.text.replace(secret, "***")
+            pytest.fail(f"{method} {path} -> {resp.status_code}: {text[:2000]}")
+        if not resp.content:
+            return None
+        return resp.json()
+
+    def healthy(self) -> bool:
+        try:
+            resp = self._session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
+        except requests.RequestException:
+            return False
+        if resp.status_code != 200:
+            return False
+        health = resp.json()
+        return all(
+            health.get(part, {}).get("status") == "healthy"
+            for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
+
+    def set_pool(self, name: str, slots: int, *, include_deferred: bool = False) -> None:
+        body = {
+            "name": name,
+            "slots": slots,
+            "description": "integration test pool",
+            "include_deferred": include_deferred,
+        }
+        existing = self.api("GET", f"/pools/{name}", ok=(200, 404))
+        if existing is not None and existing.get("name") == name:
+            self.api("PATCH", f"/pools/{name}", json_body=body)
+        else:
+            self.api("POST", "/pools", json_body=body)
+
+    def set_connection(
+        self,
+        conn_id: str,
+        *,
+        conn_type: str,
+        host: str | None = None,
+        password: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        body = {
+            "connection_id": conn_id,
+            "conn_type": conn_type,
+            "host": host,
+            "password": password,
+            "extra": json.dumps(extra) if extra is not None else None,
+        }
+        self.api("DELETE", f"/connections/{conn_id}", ok=(204, 404))
+        self.api("POST", "/connections", json_body=body, secret=password)
+
+    def get_variable(self, key: str) -> str | None:
+        """A Variable's raw value, or None when it does not exist."""
+        body = self.api("GET", f"/variables/{key}", ok=(200, 404))
+        if body is None or "value" not in body:
+            return None
+        value: str = body["value"]
+        return value
+
+    def delete_variable(self, key: str) -> None:
+        self.api("DELETE", f"/variables/{key}", ok=(204, 404))
+
+    def import_errors(self) -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = self.api("GET", "/importErrors")["import_errors"]
+        return errors
+
+    def wait_for_dags(self, dag_ids: Iterable[str], *, timeout: float = 90.0) -> None:
+        """Wait until the dag-processor has serialised every DAG in ``dag_ids``, unpaused."""
+        wanted = set(dag_ids)
+
+        def parsed() -> bool:
+            found = {
+                dag["dag_id"]
+                for dag in self.api("GET", "/dags", params={"limit": 1000})["dags"]
+                if not dag["is_paused"]
+            }
+            return wanted <= found
+
+        wait_until(
+            parsed,
+            timeout=timeout,
+            message=lambda: (
+                f"DAGs {sorted(wanted)} to be parsed; import errors: {self.import_errors()}"
+            ),
+        )
+
+    def trigger(self, dag_id: str, *, conf: dict[str, Any] | None = None) -> str:
+        """Create a manual DAG run now and return its run id."""
+        body = {"logical_date": None, "conf": conf or {}}
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", json_body=body)
+        run_id: str = run["dag_run_id"]
+        return run_id
+
+    def dag_run_state(self, dag_id: str, run_id: str) -> str:
+        state: str = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        return state
+
+    def wait_for_runs(
+        self,
+        runs: Iterable[tuple[str, str]],
+        *,
+        timeout: float,
+        on_poll: Callable[[], None] | None = None,
+        interval: float = 1.0,
+    ) -> dict[tuple[str, str], str]:
+        """Wait until every ``(dag_id, run_id)`` is finished; return their final states.
+
+        ``on_poll`` runs on every poll, so a test can observe intermediate task states.
+        """
+        pending = set(runs)
+        states: dict[tuple[str, str], str] = {}
+
+        def finished() -> bool:
+            if on_poll is not None:
+                on_poll()
+            for key in sorted(pending):
+                state = self.dag_run_state(*key)
+                if state in TERMINAL_RUN_STATES:
+                    states[key] = state
+                    pending.discard(key)
+            if self.dead_components():
+                pytest.fail(f"Airflow component(s) died: {self.dead_components()}")
+            return not pending
+
+        wait_until(
+            finished,
+            timeout=timeout,
+            interval=interval,
+            message=lambda: (
+                f"DAG runs to finish; still running: {sorted(pending)}; "
+                f"task states: {self.task_states(pending)}"
+            ),
+        )
+        return states
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Task instances of one run (state, start_date, end_date, try_number, pool...)."""
+        tis: list[dict[str, Any]] = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
+        )["task_instances"]
+        return tis
+
+    def task_states(self, runs: Iterable[tuple[str, str]]) -> dict[str, str | None]:
+        return {
+            f"{ti['dag_id']}.{ti['task_id']}": ti["state"]
+            for dag_id, run_id in runs
+            for ti in self.task_instances(dag_id, run_id)
+        }
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Every recorded try of a task instance (the current one included)."""
+        tries: list[dict[str, Any]] = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
+        )["task_instances"]
+        return tries
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        body = self.api(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+        )
+        content = body.get("content", "")
+        if isinstance(content, list):
+            return "\n".join(
+                str(line.get("event", line)) if isinstance(line, dict) else str(line)
+                for line in content
+            )
+        return str(content)
+
+    # -- direct DB reads (what the REST API does not expose) --------------------------------
+    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        """Read-only query on the metadata DB (e.g. trigger kwargs, task reschedules)."""
+        uri = f"file:{self.db_path}?mode=ro"
+        with sqlite3.connect(uri, uri=True, timeout=30) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql, args))
+
+    def deferred_until(self) -> dict[tuple[str, str, str], datetime]:
+        """``(dag_id, run_id, task_id) -> moment`` of every task deferred on a DateTimeTrigger."""
+        from cryptography.fernet import Fernet
+
+        fernet = Fernet(self.env["AIRFLOW__CORE__FERNET_KEY"].encode())
+        rows = self.query(
+            "SELECT ti.dag_id, ti.run_id, ti.task_id, t.classpath, t.kwargs "
+            "FROM task_instance ti JOIN trigger t ON ti.trigger_id = t.id "
+            "WHERE ti.state = 'deferred'"
+        )
+        moments: dict[tuple[str, str, str], datetime] = {}
+        for row in rows:
+            if not row["classpath"].endswith("DateTimeTrigger"):
+                continue
+            raw = row["kwargs"]
+            kwargs = json.loads(raw if raw.startswith("{") else fernet.decrypt(raw.encode()))
+            moments[(row["dag_id"], row["run_id"], row["task_id"])] = _decode_moment(
+                kwargs["moment"]
+            )
+        return moments
+
+    def reschedules(self) -> dict[tuple[str, str, str], list[datetime]]:
+        """``(dag_id, run_id, task_id) -> reschedule dates`` from AirflowRescheduleException."""
+        rows = self.query(
+            "SELECT ti.dag_id, ti.run_id, ti.task_id, tr.reschedule_date "
+            "FROM task_reschedule tr JOIN task_instance ti ON tr.ti_id = ti.id "
+            "ORDER BY tr.id"
+        )
+        found: dict[tuple[str, str, str], list[datetime]] = {}
+        for row in rows:
+            when = datetime.fromisoformat(str(row["reschedule_date"]))
+            if when.tzinfo is None:  # sqlite stores UTC without an offset
+                when = when.replace(tzinfo=UTC)
+            found.setdefault((row["dag_id"], row["run_id"], row["task_id"]), []).append(when)
+        return found
+
+
+def _decode_moment(value: Any) -> datetime:
+    """A trigger's serialised ``moment``: serde (``__data__.timestamp``) or BaseSerialization."""
+    if isinstance(value, dict):
+        data = value.get("__data__", value.get("__var", value))
+        if isinstance(data, dict):
+            data = data.get("timestamp", data)
+        value = data
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    return datetime.fromisoformat(str(value))
+
+
+def _start_cluster(home: Path) -> AirflowCluster:
+    started = time.monotonic()
+    port = _free_port()
+    cluster = AirflowCluster(home=home, env=_base_env(home, port), port=port)
+    cluster.dags_folder.mkdir(parents=True, exist_ok=True)
+    for source in sorted(DAG_SOURCES.glob("*.py")):
+        shutil.copy(source, cluster.dags_folder / source.name)
+    cluster.cli("db", "migrate")
+    cluster.timings["db migrate"] = time.monotonic() - started
+    try:
+        cluster.start("api-server", "--port", str(port), "--host", "127.0.0.1")
+        # The log servers would listen on every interface; the api-server reads the task
+        # logs from the shared AIRFLOW_HOME instead.
+        cluster.start("scheduler", "--skip-serve-logs")
+        cluster.start("dag-processor")
+        cluster.start("triggerer", "--skip-serve-logs")
+
+        def ready() -> bool:
+            if cluster.dead_components():
+                pytest.fail(
+                    f"Airflow component(s) exited during startup: {cluster.dead_components()}\n"
+                    f"{cluster.log_tails()}"
+                )
+            return cluster.healthy()
+
+        wait_until(
+            ready,
+            timeout=STARTUP_TIMEOUT,
+            message=lambda: f"a healthy Airflow\n{cluster.log_tails()}",
+        )
+        cluster.timings["healthy"] = time.monotonic() - started
+        cluster.set_pool("clarity_api", 1)
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.startup_seconds = time.monotonic() - started
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def airflow_cluster() -> Iterator[AirflowCluster]:
+    """A running Airflow (LocalExecutor, sqlite) with every DAG of tests/integration/dags.
+
+    The pool ``clarity_api`` exists with 1 slot. Session-scoped: starting it costs 20-40 s
+    on two cores, and the tests keep apart by DAG id, connection and Clarity project.
+    """
+    home = Path(tempfile.mkdtemp(prefix="clarity-it-airflow-"))
+    keep = bool(os.environ.get("CLARITY_IT_KEEP_HOME"))
+    try:
+        cluster = _start_cluster(home)
+    except BaseException:
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+        raise
+    phases = ", ".join(f"{name} at {secs:.1f} s" for name, secs in cluster.timings.items())
+    sys.stderr.write(
+        f"\n[integration] Airflow ready in {cluster.startup_seconds:.1f} s ({phases})\n"
+    )
+    try:
+        yield cluster
+    finally:
+        stopping = time.monotonic()
+        cluster.stop()
+        sys.stderr.write(f"[integration] Airflow stopped in {time.monotonic() - stopping:.1f} s\n")
+        if keep:
+            sys.stderr.write(f"[integration] kept AIRFLOW_HOME {home}\n")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome: Any = yield
+    report: pytest.TestReport = outcome.get_result()
+    cluster = getattr(item, "funcargs", {}).get("airflow_cluster")
+    if report.failed and isinstance(cluster, AirflowCluster):
+        report.sections.append(("Airflow component logs (tails)", cluster.log_tails(60)))
+        with contextlib.suppress(Exception):
+            report.sections.append(("Failed task logs (tails)", cluster.failed_task_logs()))
