@@ -7,6 +7,7 @@ Airflow reads its configuration when it is first imported.
 from __future__ import annotations
 
 import json
+import atexit
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="clarity-test-airflow-home-"))
+atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
 DAGS_FOLDER = AIRFLOW_HOME / "dags"
 DAGS_FOLDER.mkdir()
 
