@@ -6,8 +6,8 @@ Airflow reads its configuration when it is first imported.
 
 from __future__ import annotations
 
-import json
 import atexit
+import json
 import os
 import shutil
 import subprocess
