@@ -72,8 +72,8 @@ def get_provider_info() -> dict[str, Any]:
                     "quota_window": {
                         "label": "Quota window",
                         "description": (
-                            "utc_day: the count resets at 00:00 UTC (Clarity's behaviour as far "
-                            "as is known). rolling: the last N seconds, see below."
+                            "UTC day: the count resets at 00:00 UTC (Clarity's behaviour as far "
+                            "as is known). Rolling: calls count for the number of seconds below."
                         ),
                         "schema": {
                             "type": ["string", "null"],

@@ -79,7 +79,7 @@ def _add_clarity_connection(
     *,
     host: str,
     token: str,
-    daily_limit: int,
+    reserve: int,
     screenshot: Screenshot | None = None,
 ) -> None:
     """Fill the Add Connection form the way a user does and save it."""
@@ -96,8 +96,9 @@ def _add_clarity_connection(
 
     _open_section(dialog, "Extra Fields")
     dialog.locator("input[name=element_project_id]").fill(PROJECT)
-    dialog.locator("input[name=element_daily_limit]").fill(str(daily_limit))
-    dialog.locator("input[name=element_daily_limit]").blur()
+    # Daily limit stays at Clarity's 10 (the guide says to leave it); reserve shows a change.
+    dialog.locator("input[name=element_reserve]").fill(str(reserve))
+    dialog.locator("input[name=element_reserve]").blur()
     if screenshot is not None:
         screenshot(dialog, "connection-form-extra.png")
 
@@ -212,7 +213,7 @@ def test_form_saves_a_working_connection(
         "clarity_default",
         host=clarity_emulator.base_url,
         token=token,
-        daily_limit=8,
+        reserve=2,
         screenshot=screenshot,
     )
 
@@ -227,7 +228,8 @@ def test_form_saves_a_working_connection(
     assert conn["port"] is None
     extra = json.loads(conn["extra"])
     assert extra["project_id"] == PROJECT
-    assert int(extra["daily_limit"]) == 8
+    assert int(extra["daily_limit"]) == 10
+    assert int(extra["reserve"]) == 2
     assert clarity_emulator.total_requests() == 0
 
 
@@ -244,7 +246,7 @@ def test_test_button_accepts_a_valid_token(
         "clarity_valid_token",
         host=clarity_emulator.base_url,
         token=token,
-        daily_limit=10,
+        reserve=0,
     )
 
     title, message = _press_test(page, "clarity_valid_token")
@@ -270,7 +272,7 @@ def test_test_button_explains_an_expired_token(
         "clarity_expired_token",
         host=clarity_emulator.base_url,
         token=token,
-        daily_limit=10,
+        reserve=0,
     )
 
     title, message = _press_test(page, "clarity_expired_token")
