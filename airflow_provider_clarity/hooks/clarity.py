@@ -10,6 +10,8 @@ project per day, so nothing here spends a call that could have been refused loca
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
 import difflib
 import ipaddress
 import json
@@ -870,6 +872,25 @@ class ClarityHook(HttpHook):
         return True, message if note is None else f"{message} {note}"
 
 
+def _unverified_jwt(token: str) -> tuple[Any, Any] | None:
+    """A JWT's header and claims, signature unchecked; ``None`` if it is not a JWT.
+
+    Decoded by hand rather than with PyJWT, which imports ``cryptography`` (about 40
+    modules) in every worker that runs an export just to read an expiry date.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        return None
+    try:
+        header, claims = (
+            json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+            for part in parts[:2]
+        )
+    except (ValueError, binascii.Error):  # bad base64, bad UTF-8 or bad JSON
+        return None
+    return header, claims
+
+
 @dataclass(frozen=True)
 class _TokenCheck:
     """What can be told about an API token offline (signature unchecked); never the token."""
@@ -889,17 +910,10 @@ def _inspect_token(token: str) -> _TokenCheck:
         "This API token is not a JWT: a Clarity token is one long string of about 700 "
         "characters in three dot-separated parts, starting 'eyJ'."
     )
-    # jwt pulls in cryptography (~40 modules); DAG files import this module on every parse.
-    import jwt
-
-    try:
-        header = jwt.get_unverified_header(token)
-        claims = jwt.decode(
-            token,
-            options={"verify_signature": False, "verify_exp": False, "verify_aud": False},
-        )
-    except jwt.PyJWTError:
+    decoded = _unverified_jwt(token)
+    if decoded is None:
         return not_jwt
+    header, claims = decoded
     if not isinstance(header, dict) or not header.get("alg") or not isinstance(claims, dict):
         return not_jwt
     audience = claims.get("aud")
@@ -913,7 +927,10 @@ def _inspect_token(token: str) -> _TokenCheck:
     expires: datetime | None = None
     raw_exp = claims.get("exp")
     if isinstance(raw_exp, int | float) and not isinstance(raw_exp, bool):
-        expires = datetime.fromtimestamp(raw_exp, tz=UTC)
+        try:
+            expires = datetime.fromtimestamp(raw_exp, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # an exp no clock can reach: no expiry
+            return _TokenCheck(None, subject)
         if expires <= datetime.now(UTC):
             return _TokenCheck(
                 f"This API token (project {subject or '(unknown)'}) expired on "

@@ -935,3 +935,19 @@ def test_token_never_appears_in_auth_errors(
     assert ok is (scope == "no-scope")  # test_connection cannot see a missing scope offline
     for text in (exception_texts(info.value), logs, message):
         assert bad not in text
+
+
+@pytest.mark.parametrize(
+    ("token", "ok"),
+    [
+        ("not-a-jwt", False),
+        ("a.b.c", False),
+        ("eyJhbGciOiJIUzI1NiJ9.!!!.sig", False),
+        # Claims decoded by hand: an absurd exp is treated as no expiry, not a crash.
+        ("eyJhbGciOiJIUzI1NiJ9.eyJhdWQiOiJjbGFyaXR5LmRhdGEtZXhwb3J0ZXIiLCJleHAiOjFlMzAwfQ.s", True),
+    ],
+)
+def test_offline_token_inspection_never_crashes(token: str, ok: bool) -> None:
+    from airflow_provider_clarity.hooks.clarity import _inspect_token
+
+    assert (_inspect_token(token).problem is None) is ok
