@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -150,3 +151,21 @@ def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for item in client.list_objects_v2(Bucket=S3_BUCKET).get("Contents", []):
         client.delete_object(Bucket=S3_BUCKET, Key=item["Key"])
     client.delete_bucket(Bucket=S3_BUCKET)
+
+
+@pytest.fixture
+def task_log(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Any:
+    """Everything logged so far: stdlib records and the task logger's structlog output.
+
+    Task code logs through structlog to stdout/stderr as well as through stdlib logging,
+    so token-leak and message checks must read both.
+    """
+    caplog.set_level(logging.INFO)
+    seen: list[str] = []
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        seen.extend([out, err])
+        return caplog.text + "".join(seen)
+
+    return read

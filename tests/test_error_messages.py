@@ -13,7 +13,6 @@ the task log shows.
 
 from __future__ import annotations
 
-import logging
 import re
 import textwrap
 from collections.abc import Iterator
@@ -39,20 +38,6 @@ from tests.operators.test_export import conn, ledger_store, make_context, spend_
 PROJECT = "demo-project"
 GARBAGE = "my-clarity-password-123"  # what people paste when they expect a password
 VALID = "Browser, Device, Country, OS, Source, Medium, Campaign, Channel, URL"
-
-
-@pytest.fixture
-def task_log(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Any:
-    """Everything logged so far: stdlib records and the task logger's structlog output."""
-    caplog.set_level(logging.INFO)
-    seen: list[str] = []
-
-    def read() -> str:
-        out, err = capfd.readouterr()
-        seen.extend([out, err])
-        return caplog.text + "".join(seen)
-
-    return read
 
 
 def _dag_file(folder: Path, dag_id: str, body: str) -> Path:

@@ -7,7 +7,6 @@ operator reads) and an in-memory quota ledger; two run whole DAGs with ``dag.tes
 from __future__ import annotations
 
 import json
-import logging
 import os
 import textwrap
 from collections.abc import Iterator
@@ -117,20 +116,6 @@ def _values(series: pd.Series) -> list[Any]:
 def assert_no_token(token: str, *texts: str) -> None:
     for text in texts:
         assert token not in text
-
-
-@pytest.fixture
-def task_log(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Any:
-    """Everything logged so far: stdlib records and the task logger's structlog output."""
-    caplog.set_level(logging.INFO)
-    seen: list[str] = []
-
-    def read() -> str:
-        out, err = capfd.readouterr()
-        seen.extend([out, err])
-        return caplog.text + "".join(seen)
-
-    return read
 
 
 # ------------------------------------------------------------------ construction
