@@ -221,13 +221,18 @@ def _midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def caller_label(ti: Any) -> str:
+    """``dag_id/task_id/run_id/map_index`` of a task instance: who a ledger entry is for."""
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{-1 if map_index is None else map_index}"
+
+
 def current_caller(default: str = OUTSIDE_AIRFLOW) -> str:
-    """Return ``dag_id/task_id/run_id/map_index`` of the running task, else ``default``."""
+    """Return ``caller_label`` of the running task instance, else ``default``."""
     try:
         from airflow.sdk import get_current_context
 
-        ti = get_current_context()["ti"]
-        return f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{ti.map_index}"
+        return caller_label(get_current_context()["ti"])
     except Exception:  # no task is running: a script, the CLI, a unit test
         return default
 

@@ -62,7 +62,12 @@ from airflow_provider_clarity.hooks.clarity import (
     _check_dimensions,
     _parse_num_of_days,
 )
-from airflow_provider_clarity.quota import DEFAULT_POOL, QuotaLedger, warn_if_unsafe_pool
+from airflow_provider_clarity.quota import (
+    DEFAULT_POOL,
+    QuotaLedger,
+    caller_label,
+    warn_if_unsafe_pool,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -572,10 +577,8 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 def _caller(context: Context) -> str:
-    """``dag_id/task_id/run_id/map_index`` of the running task instance, for the ledger."""
-    ti = context["ti"]
-    map_index = getattr(ti, "map_index", -1)
-    return f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{-1 if map_index is None else map_index}"
+    """The ledger's label for the task instance in ``context``."""
+    return caller_label(context["ti"])
 
 
 def _raw_file_name(context: Context) -> str:
