@@ -32,6 +32,15 @@ from requests.structures import CaseInsensitiveDict
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from airflow_provider_clarity import __version__
+from airflow_provider_clarity._api import (
+    API_ENDPOINT,
+    CLARITY_AUDIENCE,
+    DEFAULT_HOST,
+    DIMENSION_ALIASES,
+    DIMENSION_HINTS,
+    MAX_DIMENSIONS,
+    VALID_DIMENSIONS,
+)
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
     ClarityDimensionFallbackError,
@@ -58,44 +67,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VALID_DIMENSIONS: tuple[str, ...] = (
-    "Browser",
-    "Device",
-    "Country",
-    "OS",
-    "Source",
-    "Medium",
-    "Campaign",
-    "Channel",
-    "URL",
-)
-API_ENDPOINT = "/export-data/api/v1/project-live-insights"
-DEFAULT_HOST = "https://www.clarity.ms"
-CLARITY_AUDIENCE = "clarity.data-exporter"
-MAX_DIMENSIONS = 3
-
 _CANONICAL = {name.lower(): name for name in VALID_DIMENSIONS}
-# The vendor page documents "Country/Region", but the live API ignores it (200 with the
-# no-dimension snapshot, call still counted); "Country" is what actually breaks down by geography.
-_ALIASES = {"country/region": "Country"}
-# Names people reach for that difflib cannot connect to a valid one.
-_HINTS = {
-    "region": "Country",
-    "countryregion": "Country",
-    "geo": "Country",
-    "location": "Country",
-    "operatingsystem": "OS",
-    "platform": "OS",
-    "page": "URL",
-    "pageurl": "URL",
-    "path": "URL",
-    "referrer": "Source",
-    "referrerurl": "Source",
-    "utm_source": "Source",
-    "utm_medium": "Medium",
-    "utm_campaign": "Campaign",
-    "devicetype": "Device",
-}
+_ALIASES = DIMENSION_ALIASES
+_HINTS = DIMENSION_HINTS
 _MAX_BACKOFF_SECONDS = 60.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
 _EXCERPT_CHARS = 200

@@ -37,6 +37,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_clarity import normalize
+from airflow_provider_clarity._api import ROW_CAP
 from airflow_provider_clarity._snapshot import (
     PathSnapshotStore,
     RawSnapshot,
@@ -78,8 +79,6 @@ __all__ = ["ClarityExportOperator"]
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl", "json")
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
-# Clarity caps each block at 1000 rows and does not say when it cut one short.
-ROW_CAP = 1000
 # Never ask to be woken in the past: that would spin without waiting.
 _MIN_WAIT = timedelta(seconds=5)
 
