@@ -24,7 +24,13 @@ from typing import Any, Protocol
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_clarity._storage import read_bytes_or_none, write_atomic
+from airflow_provider_clarity._storage import (
+    read_bytes_or_none,
+    require_writable,
+    resolve_path,
+    write_atomic,
+)
+from airflow_provider_clarity.quota import caller_label
 
 __all__ = [
     "FORMAT",
@@ -34,6 +40,7 @@ __all__ = [
     "SnapshotStore",
     "TaskStateSnapshotStore",
     "UnkeptSnapshotStore",
+    "store_for_task",
 ]
 
 log = logging.getLogger(__name__)
@@ -153,3 +160,39 @@ class UnkeptSnapshotStore:
 
     def save(self, snapshot: RawSnapshot) -> None:
         """Keep nothing; a retry will have to call Clarity again."""
+
+
+def store_for_task(
+    context: Any,
+    *,
+    raw_location: str | ObjectStoragePath | None,
+    destination: ObjectStoragePath | None,
+) -> SnapshotStore:
+    """Where the task instance in ``context`` keeps its raw snapshot, first match wins.
+
+    1. ``raw_location``: a ``.json`` file, or a folder where the file is named
+       ``<dag_id>/<run_id>/<task_id>[.<map_index>].raw.json``;
+    2. beside ``destination``: ``.../os.parquet`` keeps ``.../os.raw.json``;
+    3. Airflow 3.3's task state store; else nowhere (``UnkeptSnapshotStore``).
+
+    :raises ClarityRequestError: ``raw_location`` cannot be resolved or written.
+    """
+    if raw_location is not None:
+        location = resolve_path(raw_location, what="raw_location")
+        if not location.name.endswith(".json"):
+            location = location / _raw_file_name(context["ti"])
+        require_writable(location, what="raw_location")
+        return PathSnapshotStore(location)
+    if destination is not None:
+        return PathSnapshotStore(destination.with_name(f"{destination.stem}.raw.json"))
+    accessor = context.get("task_state_store")
+    if accessor is not None:
+        return TaskStateSnapshotStore(accessor, task_label=caller_label(context["ti"]))
+    return UnkeptSnapshotStore()
+
+
+def _raw_file_name(ti: Any) -> str:
+    """A raw snapshot file name unique to the task instance, for a ``raw_location`` folder."""
+    map_index = getattr(ti, "map_index", -1)
+    suffix = "" if map_index in (None, -1) else f".{map_index}"
+    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}{suffix}.raw.json"

@@ -85,12 +85,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_clarity._api import ROW_CAP, VALID_DIMENSIONS
 from airflow_provider_clarity.exceptions import ClarityResponseError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "to_dataframe", "to_records"]
+__all__ = ["COLUMNS", "block_sizes", "payload_problem", "to_dataframe", "to_records"]
 
 # Column kinds. Each maps to one DataFrame dtype and one record value type.
 _STR = "string"
@@ -98,17 +99,7 @@ _INT = "int"
 _FLOAT = "float"
 _BOOL = "bool"
 
-_DIMENSIONS: tuple[str, ...] = (
-    "browser",
-    "device",
-    "country",
-    "os",
-    "source",
-    "medium",
-    "campaign",
-    "channel",
-    "url",
-)
+_DIMENSIONS: tuple[str, ...] = tuple(name.lower() for name in VALID_DIMENSIONS)
 
 # (column, kind, live spelling in Clarity responses) in schema order.
 _FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -151,15 +142,8 @@ _RESERVED = frozenset(COLUMNS) | frozenset(_METADATA_COLUMNS)
 # Keys exactly as the live service sends them; they win over any other spelling.
 _LIVE_KEYS: dict[str, str] = {
     **{live: column for column, _, live in _FIELDS},
-    "Browser": "browser",
-    "Device": "device",
-    "Country": "country",
-    "OS": "os",
+    **{name: name.lower() for name in VALID_DIMENSIONS},
     "Os": "os",
-    "Source": "source",
-    "Medium": "medium",
-    "Campaign": "campaign",
-    "Channel": "channel",
     "Url": "url",
     "url": "url",
 }
@@ -318,25 +302,54 @@ def _infer_and_convert(values: list[Any]) -> tuple[str, list[Any]]:
 # --- The one mapping from payload to columns, shared by to_dataframe and to_records. ---
 
 
-def _check_block(index: int, block: Any) -> tuple[str, list[Any]]:
-    if not isinstance(block, dict):
-        raise ClarityResponseError(
-            f"Clarity response block {index} is {_describe(block)}, expected "
-            "an object with 'metricName' and 'information'."
+def payload_problem(payload: Any) -> str | None:
+    """Say how ``payload`` differs from Clarity's shape, or ``None`` when it has that shape.
+
+    The one shape check: the hook uses it to refuse a 200 whose body is not Clarity's
+    answer, and the normaliser to refuse what it cannot map. The shape is a JSON array of
+    ``{"metricName": str, "information": [row object, ...]}`` blocks.
+    """
+    if not isinstance(payload, list):
+        return (
+            "is not a list of metric blocks: expected a JSON array "
+            f'[{{"metricName": ..., "information": [...]}}]; got {_describe(payload)}'
         )
-    metric = block.get("metricName")
-    if type(metric) is not str:
-        raise ClarityResponseError(
-            f"Clarity response block {index} has metricName {_short(metric)}, expected a "
-            f"string; the block's keys are {sorted(map(str, block))}."
-        )
-    rows = block.get("information")
-    if not isinstance(rows, list):
-        raise ClarityResponseError(
-            f"Clarity metric {metric!r} (block {index}) has information "
-            f"{_describe(rows)}, expected a list of rows."
-        )
-    return metric, rows
+    for index, block in enumerate(payload):
+        if not isinstance(block, dict):
+            return (
+                f"has a bad block: block {index} is {_describe(block)} instead of a metric "
+                "block (expected an object with 'metricName' and 'information')"
+            )
+        metric = block.get("metricName")
+        if type(metric) is not str:
+            return (
+                f"has a bad block: block {index} has metricName {_short(metric)}, so it is "
+                f"without a 'metricName' string (expected one; its keys are "
+                f"{sorted(map(str, block))})"
+            )
+        rows = block.get("information")
+        if not isinstance(rows, list):
+            return (
+                f"has a bad block: metric {metric!r} (block {index}) has information "
+                f"{_describe(rows)}, not a list of rows (expected a list of row objects)"
+            )
+        for row_index, row in enumerate(rows):
+            if type(row) is not dict:
+                return (
+                    f"has a bad block: metric {metric!r} row {row_index} is {_describe(row)}, "
+                    "so 'information' is not a list of rows (expected row objects)"
+                )
+    return None
+
+
+def block_sizes(payload: list[dict[str, Any]]) -> tuple[dict[str, int], list[str]]:
+    """Rows per metric block, and the blocks at Clarity's row cap (possibly truncated).
+
+    Call it only on a payload ``payload_problem`` accepts.
+    """
+    rows_per_metric = {block["metricName"]: len(block["information"]) for block in payload}
+    truncated = [name for name, rows in rows_per_metric.items() if rows == ROW_CAP]
+    return rows_per_metric, truncated
 
 
 def _merge_row(
@@ -394,26 +407,19 @@ def _coerce_block_column(
 
 def _build_columns(payload: Any) -> tuple[int, dict[str, list[Any]], dict[str, str]]:
     """Map a payload to (row count, column -> Python values, column -> kind), schema-ordered."""
-    if not isinstance(payload, list):
-        raise ClarityResponseError(
-            "Clarity response is not what this provider expected, a JSON array of metric "
-            f'blocks [{{"metricName": ..., "information": [...]}}]; got {_describe(payload)}.'
-        )
+    problem = payload_problem(payload)
+    if problem is not None:
+        raise ClarityResponseError(f"Clarity response {problem}.")
     columns: dict[str, list[Any]] = {}
     total = 0
     keymap = dict(_LIVE_KEYS)
-    for block_index, block in enumerate(payload):
-        metric, rows = _check_block(block_index, block)
+    for block in payload:
+        metric, rows = block["metricName"], block["information"]
         size = len(rows)
         if not size:
             continue
         block_columns: dict[str, list[Any]] = {"metric": [metric] * size}
         for index, row in enumerate(rows):
-            if type(row) is not dict:
-                raise ClarityResponseError(
-                    f"Clarity metric {metric!r} row {index} is {_describe(row)}, "
-                    "expected an object."
-                )
             for key, value in row.items():
                 column = keymap.get(key)
                 if column is None:

@@ -21,6 +21,8 @@ from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     MemoryLedgerStore,
     QuotaLedger,
+    QuotaSettings,
+    Window,
     ledger_key,
     warn_if_unsafe_pool,
 )
@@ -55,6 +57,16 @@ class FakeHook:
     reserve: int = 0
     quota_window: str = "utc_day"
     rolling_window_seconds: int = 86400
+
+    @property
+    def quota_settings(self) -> QuotaSettings:
+        return QuotaSettings(
+            self.project_id,
+            daily_limit=self.daily_limit,
+            reserve=self.reserve,
+            window=Window(self.quota_window),
+            rolling_window_seconds=self.rolling_window_seconds,
+        )
 
 
 def os_request() -> ClarityRequest:
@@ -461,7 +473,7 @@ with DAG("clarity_quota_roundtrip", schedule=None, start_date=datetime(2025, 1, 
 
     @task
     def record():
-        assert quota._in_task(), "expected the Task SDK's Variable path"
+        assert quota.in_task(), "expected the Task SDK's Variable path"
         ledger = quota.QuotaLedger("dag-test-project", daily_limit=5)
         ledger.before_call(None)
         stored = Variable.get("clarity_quota__dag-test-project", deserialize_json=True)

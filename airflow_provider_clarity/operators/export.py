@@ -26,11 +26,10 @@ Where the raw snapshot is kept, so that a retry or re-run of the same task insta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
@@ -38,12 +37,12 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipExcept
 
 from airflow_provider_clarity import normalize
 from airflow_provider_clarity._api import ROW_CAP
+from airflow_provider_clarity._formats import OUTPUT_FORMATS, encode
 from airflow_provider_clarity._snapshot import (
-    PathSnapshotStore,
     RawSnapshot,
     SnapshotStore,
-    TaskStateSnapshotStore,
     UnkeptSnapshotStore,
+    store_for_task,
 )
 from airflow_provider_clarity._storage import (
     asset_uri,
@@ -52,35 +51,45 @@ from airflow_provider_clarity._storage import (
     resolve_path,
     write_atomic,
 )
+from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
     ClarityQuotaExceededError,
     ClarityRequestError,
 )
-from airflow_provider_clarity.hooks.clarity import (
-    ClarityHook,
-    ClarityRequest,
-    _check_dimensions,
-    _parse_num_of_days,
-)
+from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
     caller_label,
     warn_if_unsafe_pool,
 )
+from airflow_provider_clarity.request import ClarityRequest, check_dimensions, parse_num_of_days
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-__all__ = ["ClarityExportOperator"]
+__all__ = ["ClarityExportOperator", "ExportSummary"]
 
-OUTPUT_FORMATS = ("parquet", "csv", "jsonl", "json")
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
 # Never ask to be woken in the past: that would spin without waiting.
 _MIN_WAIT = timedelta(seconds=5)
+
+
+class ExportSummary(TypedDict):
+    """What the operator returns to XCom when it wrote to a ``destination``."""
+
+    path: str
+    raw_path: str
+    rows: int
+    rows_per_metric: dict[str, int]
+    exported_at: str
+    num_of_days: int
+    dimensions: list[str]
+    possibly_truncated: list[str]
+    calls_remaining: int | None
 
 
 class ClarityExportOperator(BaseOperator):
@@ -120,6 +129,8 @@ class ClarityExportOperator(BaseOperator):
     :param reserve: calls per day to leave unspent for others; overrides the connection's.
     :param deferrable: wait for the quota reset in the triggerer rather than by rescheduling.
     :param xcom_warn_rows: warn, recommending a ``destination``, above this many XCom rows.
+    :param hook_params: keyword arguments for ``ClarityHook`` (``timeout``, ``max_retries``,
+        ``retry_backoff``), as the dbt Cloud operator passes its own.
     :raises ClarityRequestError: invalid arguments, an unusable destination, or a stale run
         with ``on_stale_window="fail"``.
     :raises ClarityQuotaExceededError: no call left, with ``on_quota_exhausted="fail"``.
@@ -150,6 +161,7 @@ class ClarityExportOperator(BaseOperator):
         reserve: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         xcom_warn_rows: int = 5000,
+        hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         # Not a named parameter on purpose: a DAG-wide default_args pool would otherwise
@@ -169,10 +181,12 @@ class ClarityExportOperator(BaseOperator):
         self.reserve = reserve
         self.deferrable = deferrable
         self.xcom_warn_rows = xcom_warn_rows
+        self.hook_params = dict(hook_params or {})
         self._outlet = self._declare_outlet()
         # Set by execute for get_openlineage_facets_on_complete.
         self._project_id: str | None = None
         self._written: ObjectStoragePath | None = None
+        self._call_ledger: QuotaLedger | None = None
 
     def _refuse_bad_literals(self, num_of_days: Any, dimensions: Any) -> None:
         """Refuse a bad literal num_of_days or dimension when the DAG file is parsed.
@@ -182,16 +196,16 @@ class ClarityExportOperator(BaseOperator):
         """
         try:
             if _is_literal(num_of_days):
-                _parse_num_of_days(num_of_days)
+                parse_num_of_days(num_of_days)
             if _is_literal(dimensions):
-                _check_dimensions(dimensions)
+                check_dimensions(dimensions)
         except ClarityRequestError as exc:
             raise ClarityRequestError(f"Task '{self.task_id}': {exc}") from None
 
     @cached_property
     def hook(self) -> ClarityHook:
         """The hook for ``clarity_conn_id``; it owns HTTP, the token and retries."""
-        return ClarityHook(clarity_conn_id=self.clarity_conn_id)
+        return ClarityHook(clarity_conn_id=self.clarity_conn_id, **self.hook_params)
 
     # ------------------------------------------------------------------ execution
 
@@ -278,10 +292,7 @@ class ClarityExportOperator(BaseOperator):
     ) -> RawSnapshot:
         """Spend one call (if the ledger allows) and keep the answer before anything else."""
         ledger = self._ledger(context)
-        try:
-            ledger.check()
-        except ClarityQuotaExceededError as exc:
-            self._quota_exhausted(ledger, exc)
+        self._call_ledger = ledger
         exported_at = datetime.now(UTC)
         project_id = self.hook.project_id
         try:
@@ -312,9 +323,10 @@ class ClarityExportOperator(BaseOperator):
 
     def _quota_exhausted(self, ledger: QuotaLedger, error: ClarityQuotaExceededError) -> NoReturn:
         """Wait for the reset, skip or fail, as ``on_quota_exhausted`` says. Spends nothing."""
-        reset_at = _latest(error.reset_at, _ledger_reset(ledger))
-        if reset_at is None:  # The reserve leaves Airflow no call at all: waiting cannot help.
-            raise error
+        try:
+            reset_at = ledger.next_reset()
+        except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
+            raise error from None
         reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
         why = "Clarity answered 429" if error.source == "api" else "the quota ledger is spent"
         if self.on_quota_exhausted == "fail":
@@ -355,7 +367,7 @@ class ClarityExportOperator(BaseOperator):
         snapshot: RawSnapshot,
         store: SnapshotStore,
         destination: ObjectStoragePath | None,
-    ) -> Any:
+    ) -> list[dict[str, Any]] | ExportSummary:
         """Normalise the snapshot and hand it on: XCom rows, or a file plus an asset event."""
         self._project_id = snapshot.project_id
         metadata: dict[str, Any] = {
@@ -364,7 +376,7 @@ class ClarityExportOperator(BaseOperator):
         }
         if destination is None:
             records = normalize.to_records(snapshot.response, **metadata)
-            rows_per_metric, truncated = _block_sizes(snapshot.response)
+            rows_per_metric, truncated = normalize.block_sizes(snapshot.response)
             calls_remaining = self._calls_remaining(context)
             self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining)
             if len(records) > self.xcom_warn_rows:
@@ -375,7 +387,34 @@ class ClarityExportOperator(BaseOperator):
                     self.xcom_warn_rows,
                 )
             return records
+        self._write(destination, encode(snapshot.response, self.output_format, **metadata), store)
+        rows_per_metric, truncated = normalize.block_sizes(snapshot.response)
+        summary = ExportSummary(
+            path=str(destination),
+            raw_path=store.location,
+            rows=sum(rows_per_metric.values()),
+            rows_per_metric=rows_per_metric,
+            exported_at=utc_iso(snapshot.exported_at),
+            num_of_days=request.num_of_days,
+            dimensions=list(request.dimensions),
+            possibly_truncated=truncated,
+            calls_remaining=self._calls_remaining(context),
+        )
+        self._emit_asset_event(
+            context,
+            asset_uri(destination),
+            {
+                "rows": summary["rows"],
+                "exported_at": summary["exported_at"],
+                "calls_remaining": summary["calls_remaining"],
+            },
+        )
+        self._log_summary(
+            request, rows_per_metric, truncated, str(destination), summary["calls_remaining"]
+        )
+        return summary
 
+    def _write(self, destination: ObjectStoragePath, data: bytes, store: SnapshotStore) -> None:
         if destination.suffix and destination.suffix[1:].lower() != self.output_format:
             self.log.warning(
                 "Writing %s to %s, whose name ends in %s; set output_format to match if that "
@@ -385,7 +424,7 @@ class ClarityExportOperator(BaseOperator):
                 destination.suffix,
             )
         try:
-            write_atomic(destination, self._encode(snapshot.response, metadata))
+            write_atomic(destination, data)
         except Exception:
             self.log.error(
                 "Could not write %s (see the error below). Clarity's answer is kept at %s, so "
@@ -395,47 +434,6 @@ class ClarityExportOperator(BaseOperator):
             )
             raise
         self._written = destination
-        rows_per_metric, truncated = _block_sizes(snapshot.response)
-        rows = sum(rows_per_metric.values())
-        calls_remaining = self._calls_remaining(context)
-        self._emit_asset_event(
-            context,
-            asset_uri(destination),
-            {
-                "rows": rows,
-                "exported_at": snapshot.exported_at.isoformat(),
-                "calls_remaining": calls_remaining,
-            },
-        )
-        self._log_summary(request, rows_per_metric, truncated, str(destination), calls_remaining)
-        return {
-            "path": str(destination),
-            "raw_path": store.location,
-            "rows": rows,
-            "rows_per_metric": rows_per_metric,
-            "exported_at": snapshot.exported_at.isoformat(),
-            "num_of_days": request.num_of_days,
-            "dimensions": list(request.dimensions),
-            "possibly_truncated": truncated,
-            "calls_remaining": calls_remaining,
-        }
-
-    def _encode(self, payload: Any, metadata: dict[str, Any]) -> bytes:
-        """The table in ``output_format``, as bytes, from the normaliser's typed output."""
-        if self.output_format in ("json", "jsonl"):
-            records = normalize.to_records(payload, **metadata)
-            if self.output_format == "json":
-                return json.dumps(records, ensure_ascii=False).encode("utf-8")
-            lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-            return "".join(lines).encode("utf-8")
-        import io
-
-        frame = normalize.to_dataframe(payload, **metadata)
-        if self.output_format == "csv":
-            return frame.to_csv(index=False).encode("utf-8")
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, engine="pyarrow", index=False)
-        return buffer.getvalue()
 
     # ------------------------------------------------------------------ where things go
 
@@ -443,22 +441,13 @@ class ClarityExportOperator(BaseOperator):
         self, context: Context, destination: ObjectStoragePath | None
     ) -> SnapshotStore:
         """Where this task instance keeps its raw snapshot (see the module docs for why)."""
-        if self.raw_location is not None:
-            location = resolve_path(self.raw_location, what="raw_location")
-            if not location.name.endswith(".json"):
-                location = location / _raw_file_name(context)
-            require_writable(location, what="raw_location")
-            return PathSnapshotStore(location)
-        if destination is not None:
-            return PathSnapshotStore(destination.with_name(f"{destination.stem}.raw.json"))
-        accessor = context.get("task_state_store")
-        if accessor is not None:
-            return TaskStateSnapshotStore(accessor, task_label=_caller(context))
-        self.log.warning(
-            "This Airflow has no task state store in the task context; the raw snapshot cannot "
-            "be kept for retries. Set raw_location (or destination) to keep it."
-        )
-        return UnkeptSnapshotStore()
+        store = store_for_task(context, raw_location=self.raw_location, destination=destination)
+        if isinstance(store, UnkeptSnapshotStore):
+            self.log.warning(
+                "This Airflow has no task state store in the task context; the raw snapshot "
+                "cannot be kept for retries. Set raw_location (or destination) to keep it."
+            )
+        return store
 
     def _declare_outlet(self) -> Asset | AssetAlias | None:
         """Declare the asset this task writes: the URI itself, or an alias when templated."""
@@ -490,7 +479,13 @@ class ClarityExportOperator(BaseOperator):
         return QuotaLedger.for_hook(self.hook, caller=_caller(context), reserve=self.reserve)
 
     def _calls_remaining(self, context: Context) -> int | None:
-        """Calls left after this task, for the summary; ``None`` if the ledger is unreadable."""
+        """Calls left after this task, for the summary; ``None`` if the ledger is unreadable.
+
+        After a call, the ledger already knows it from recording the answer: no second read.
+        """
+        ledger = self._call_ledger
+        if ledger is not None and ledger.remaining_after_last_call is not None:
+            return ledger.remaining_after_last_call
         try:
             return self._ledger(context).remaining()
         except Exception as exc:
@@ -578,36 +573,6 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 def _caller(context: Context) -> str:
     """The ledger's label for the task instance in ``context``."""
     return caller_label(context["ti"])
-
-
-def _raw_file_name(context: Context) -> str:
-    """A raw snapshot file name unique to the task instance, for a ``raw_location`` folder."""
-    ti = context["ti"]
-    map_index = getattr(ti, "map_index", -1)
-    suffix = "" if map_index in (None, -1) else f".{map_index}"
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}{suffix}.raw.json"
-
-
-def _block_sizes(payload: list[dict[str, Any]]) -> tuple[dict[str, int], list[str]]:
-    """Rows per metric block, and the blocks at Clarity's row cap (possibly truncated).
-
-    Call it only on a payload the normaliser has accepted.
-    """
-    rows_per_metric = {block["metricName"]: len(block["information"]) for block in payload}
-    truncated = [name for name, rows in rows_per_metric.items() if rows == ROW_CAP]
-    return rows_per_metric, truncated
-
-
-def _ledger_reset(ledger: QuotaLedger) -> datetime | None:
-    try:
-        return ledger.next_reset()
-    except ValueError:  # never: the reserve takes every call
-        return None
-
-
-def _latest(*moments: datetime | None) -> datetime | None:
-    known = [moment for moment in moments if moment is not None]
-    return max(known) if known else None
 
 
 def _hours(delta: timedelta) -> str:

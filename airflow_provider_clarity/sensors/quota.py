@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -12,13 +12,13 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_clarity._values import utc_text, whole_number
 from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.quota import QuotaLedger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-    from airflow_provider_clarity.hooks.clarity import ClarityHook
 
 
 class ClarityQuotaSensor(BaseSensorOperator):
@@ -68,19 +68,14 @@ class ClarityQuotaSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> ClarityHook:
-        from airflow_provider_clarity.hooks.clarity import ClarityHook
-
         return ClarityHook(clarity_conn_id=self.clarity_conn_id)
 
     def _make_ledger(self) -> QuotaLedger:
         return QuotaLedger.for_hook(self.hook, reserve=self.reserve)
 
     def _needed(self) -> int:
-        try:
-            needed = int(self.calls)
-        except (TypeError, ValueError):
-            needed = 0
-        if needed < 1:
+        needed = whole_number(self.calls)
+        if needed is None or needed < 1:
             raise AirflowFailException(
                 "ClarityQuotaSensor: calls must be a whole number of at least 1, "
                 f"got {self.calls!r}"
@@ -112,13 +107,13 @@ class ClarityQuotaSensor(BaseSensorOperator):
         wake_at = ledger.next_reset(needed)
         self.log.info(
             "Clarity project %s has %d of %d call(s) left in its %s window; %d needed. "
-            "Enough will be available at %s UTC.",
+            "Enough will be available at %s.",
             ledger.project_id,
             remaining,
             ledger.capacity,
             ledger.window,
             needed,
-            wake_at.strftime("%Y-%m-%d %H:%M:%S"),
+            utc_text(wake_at),
         )
         self._wait_seconds = max(0.0, (wake_at - ledger.now()).total_seconds())
         return remaining, wake_at
@@ -171,8 +166,8 @@ class ClarityQuotaSensor(BaseSensorOperator):
                 "expected the DateTimeTrigger's moment. Clear the task to check again."
             )
         self.log.info(
-            "Woke up at the expected reset (%s UTC); checking the quota ledger again.",
-            event.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "Woke up at the expected reset (%s); checking the quota ledger again.",
+            utc_text(event),
         )
         remaining, wake_at = self._check()
         if wake_at is None:

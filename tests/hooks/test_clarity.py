@@ -948,6 +948,6 @@ def test_token_never_appears_in_auth_errors(
     ],
 )
 def test_offline_token_inspection_never_crashes(token: str, ok: bool) -> None:
-    from airflow_provider_clarity.hooks.clarity import _inspect_token
+    from airflow_provider_clarity.token import inspect_token as _inspect_token
 
     assert (_inspect_token(token).problem is None) is ok

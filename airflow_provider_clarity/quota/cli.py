@@ -1,0 +1,68 @@
+"""The ``usage`` command: print who spent a project's calls, from a shell with DB access.
+
+``python -m airflow_provider_clarity.quota usage <conn_id | project_id>``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_clarity.quota.ledger import QuotaLedger
+from airflow_provider_clarity.quota.store import VariableLedgerStore, ledger_key
+from airflow_provider_clarity.settings import QuotaSettings
+
+__all__ = ["ledger_for", "main"]
+
+
+def _stored_settings(project_id: str, stored: Any) -> QuotaSettings | None:
+    if not isinstance(stored, dict):
+        return None
+    names = ("daily_limit", "reserve", "window", "rolling_window_seconds", "reset_margin_seconds")
+    values = {name: stored[name] for name in names if name in stored}
+    return QuotaSettings(project_id, **values) if values else None
+
+
+def ledger_for(target: str) -> tuple[QuotaLedger, str]:
+    """The ledger for a connection id, else for a project id with its last stored settings.
+
+    :raises ClarityRequestError: the connection exists but one of its extras does not parse.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = BaseHook.get_connection(target)
+    except AirflowNotFoundException:
+        pass
+    else:
+        settings = QuotaSettings.from_extras(connection.extra_dejson, conn_id=target)
+        return QuotaLedger.from_settings(settings), f"connection {target!r}"
+    store = VariableLedgerStore(ledger_key(target))
+    stored = _stored_settings(target, (store.load() or {}).get("settings"))
+    source = "settings stored by the last task" if stored else "default settings"
+    return QuotaLedger.from_settings(stored or QuotaSettings(target), store=store), (
+        f"project id, {source}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m airflow_provider_clarity.quota usage <conn_id | project_id>``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_clarity.quota",
+        description="Show how much of a Clarity project's daily API quota Airflow has spent.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    usage = commands.add_parser("usage", help="print who spent which calls, and what is left")
+    usage.add_argument("target", help="a clarity connection id, or a Clarity project id")
+    args = parser.parse_args(argv)
+
+    # Outside a task the Task SDK reads connections from env vars and secrets backends only;
+    # this makes it read the metadata DB too, as the scheduler and the airflow CLI do.
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
+    ledger, source = ledger_for(args.target)
+    print(ledger.usage())
+    print(f"(resolved {args.target!r} as {source})")
+    return 0

@@ -1,0 +1,89 @@
+"""Who is calling, and whether the pool that serialises the ledger is in place.
+
+STYLE: the ledger's view of the running Airflow: the caller label of a task instance, and
+advice about the ``clarity_api`` pool (a warning from a task, a note from the API server).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow_provider_clarity.quota.records import OUTSIDE_AIRFLOW
+from airflow_provider_clarity.quota.store import in_task
+
+__all__ = [
+    "DEFAULT_POOL",
+    "caller_label",
+    "current_caller",
+    "missing_pool_note",
+    "warn_if_unsafe_pool",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POOL = "clarity_api"
+"""The 1-slot pool every API-calling task should run in; it serialises the ledger's writes."""
+
+
+def caller_label(ti: Any) -> str:
+    """``dag_id/task_id/run_id/map_index`` of a task instance: who a ledger entry is for."""
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{-1 if map_index is None else map_index}"
+
+
+def current_caller(default: str = OUTSIDE_AIRFLOW) -> str:
+    """Return ``caller_label`` of the running task instance, else ``default``."""
+    try:
+        from airflow.sdk import get_current_context
+
+        return caller_label(get_current_context()["ti"])
+    except Exception:  # no task is running: a script, the CLI, a unit test
+        return default
+
+
+def warn_if_unsafe_pool(task: Any, *, pool: str = DEFAULT_POOL) -> bool:
+    """Warn (and return ``False``) when ``task`` does not run in the ledger's serialising pool.
+
+    Only the pool's name can be checked cheaply; its slot count is not visible from a task,
+    so a ``clarity_api`` pool with more than one slot goes unnoticed.
+    """
+    task_pool = getattr(task, "pool", None)
+    if task_pool == pool:
+        return True
+    log.warning(
+        "Task %s runs in pool %r, not %r. The Clarity quota ledger is only race-free when every "
+        "task calling the Clarity API runs in one pool with 1 slot: two tasks elsewhere can both "
+        "see the last free call and both spend it (Clarity then answers 429). Create the pool "
+        'with `airflow pools set %s 1 "Clarity API calls"` and leave the task\'s pool at its '
+        "default. Ignore this if all your Clarity tasks share another 1-slot pool.",
+        getattr(task, "task_id", task),
+        task_pool,
+        pool,
+        pool,
+    )
+    return False
+
+
+def missing_pool_note(pool: str = DEFAULT_POOL) -> str | None:
+    """Say how to create ``pool`` when the metadata DB shows it does not exist; else ``None``.
+
+    Airflow never schedules a task whose pool is missing, and its DAG processor does not warn
+    about it either: the task just stays "scheduled". This is advice for places that can read
+    the metadata DB (the API server testing a connection, the CLI). Where the DB cannot be
+    read (a task, a unit test without a DB) it returns ``None`` rather than guess.
+    """
+    if in_task():
+        return None
+    try:
+        from airflow.models.pool import Pool
+
+        if Pool.get_pool(pool) is not None:
+            return None
+    except Exception:
+        return None
+    return (
+        f"Note: the pool '{pool}' does not exist, so Clarity export tasks will stay 'scheduled' "
+        f'and never run. Create it with `airflow pools set {pool} 1 "Clarity API calls"` '
+        "(or Admin > Pools in the UI)."
+    )

@@ -1,0 +1,369 @@
+"""``QuotaLedger``: count one Clarity project's calls inside its quota windows.
+
+Clarity allows 10 Data Export calls per project per day and offers no way to ask how many
+are left. The ledger keeps that count itself, in one Airflow Variable per project (see
+``store.py``), so every DAG (and every team) sharing a project shares one count.
+
+Rules
+    * A call is recorded (outcome ``pending``) *before* the request is sent: a worker that
+      dies mid-request still counts it. ``after_call`` fills in the outcome.
+    * Every recorded attempt counts, whatever its outcome (Clarity may count failed calls
+      and the ledger cannot tell), except a 401 or 403: Clarity refuses those before it
+      knows which project to charge, so they stop counting once their outcome is known.
+    * A 429 marks the project spent until ``QuotaSettings.reset_after_429``, because calls
+      made outside Airflow are invisible to the ledger.
+    * When a call stops counting and when a day starts are ``settings.py``'s reset rules.
+    * Calls older than ``QuotaSettings.keep_for()`` are pruned on every write. The stored
+      ``settings`` are what the last writer used, so ``usage`` can report a project by id.
+
+Concurrency
+    Airflow Variables have no compare-and-set, so the read-modify-write in
+    ``before_call``/``after_call`` is only safe when every task calling the API runs in
+    one 1-slot pool, ``DEFAULT_POOL`` (``airflow pools set clarity_api 1 "Clarity API"``).
+    A waiting (rescheduled or deferred) task holds no slot. If a user moves a task to
+    another pool, tasks may overlap: two can both see the last free call and both spend
+    it, and the later write can drop the other's record (the ledger then undercounts).
+    Clarity answers the extra call with 429, the ledger marks the project spent and tasks
+    wait for the reset. ``warn_if_unsafe_pool`` logs a warning for such tasks.
+
+STYLE: counting only. Storage is ``store.py``, the document ``records.py``, the words
+``report.py``; the ledger is the hook's ``CallObserver``, beside the hook, never inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.exceptions import ClarityQuotaExceededError
+from airflow_provider_clarity.quota.context import current_caller
+from airflow_provider_clarity.quota.records import (
+    CallRecord,
+    LedgerState,
+    read_document,
+    write_document,
+)
+from airflow_provider_clarity.quota.report import (
+    QuotaStatus,
+    exceeded_error,
+    never_message,
+    usage_text,
+)
+from airflow_provider_clarity.quota.store import LedgerStore, VariableLedgerStore, ledger_key
+from airflow_provider_clarity.request import ClarityRequest
+from airflow_provider_clarity.settings import QuotaSettings, Window
+
+__all__ = ["QuotaLedger"]
+
+log = logging.getLogger(__name__)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class QuotaLedger:
+    """Count one Clarity project's API calls in a shared, persistent ledger.
+
+    It is the hook's ``CallObserver``: pass it as ``hook.get_live_insights(observer=ledger)``
+    and every HTTP attempt (retries too) is recorded before it is sent.
+
+    :param project_id: the Clarity project; the ledger key derives from it.
+    :param daily_limit: calls Clarity allows per window (10).
+    :param reserve: calls Airflow leaves unspent for people and tools outside Airflow.
+    :param window: ``"utc_day"`` (resets 00:00 UTC) or ``"rolling"``.
+    :param rolling_window_seconds: length of the rolling window.
+    :param caller: who is calling, for the report; default: the running task
+        (``dag_id/task_id/run_id/map_index``) or ``"outside-airflow"``.
+    :param store: where the ledger lives; default: the Variable ``ledger_key``.
+    :param clock: returns the current aware UTC time; for tests.
+    :param reset_margin_seconds: see ``settings.py``; default 60 (utc_day) / 5 (rolling).
+    :raises ValueError: on a setting that makes no sense (negative reserve, unknown window...).
+    """
+
+    def __init__(
+        self,
+        project_id: str,
+        *,
+        daily_limit: int = 10,
+        reserve: int = 0,
+        window: str = "utc_day",
+        rolling_window_seconds: int = 86400,
+        caller: str = "",
+        store: LedgerStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+        reset_margin_seconds: float | None = None,
+    ) -> None:
+        self.settings = QuotaSettings(
+            project_id=project_id,
+            daily_limit=daily_limit,
+            reserve=reserve,
+            window=window,  # type: ignore[arg-type]  # validated into a Window
+            rolling_window_seconds=rolling_window_seconds,
+            reset_margin_seconds=-1.0 if reset_margin_seconds is None else reset_margin_seconds,
+        )
+        self.caller = caller
+        self.key = ledger_key(self.project_id)
+        self.store: LedgerStore = (
+            store
+            if store is not None
+            else VariableLedgerStore(
+                self.key,
+                description=(
+                    f"Clarity API calls of project {self.project_id} (airflow-provider-clarity "
+                    "quota ledger; written by tasks, do not edit while they run)"
+                ),
+            )
+        )
+        self._clock = clock or _utcnow
+        self._pending: list[str] = []
+        #: Calls left right after the last ``after_call``, so a caller needs no second read.
+        self.remaining_after_last_call: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: QuotaSettings, **kwargs: Any) -> QuotaLedger:
+        """Build the ledger for ``settings``; ``kwargs`` go to the constructor."""
+        return cls(
+            settings.project_id,
+            daily_limit=settings.daily_limit,
+            reserve=settings.reserve,
+            window=settings.window,
+            rolling_window_seconds=settings.rolling_window_seconds,
+            reset_margin_seconds=settings.reset_margin_seconds,
+            **kwargs,
+        )
+
+    @classmethod
+    def for_hook(
+        cls, hook: Any, *, caller: str = "", reserve: int | None = None, **kwargs: Any
+    ) -> QuotaLedger:
+        """Build the ledger for a ClarityHook's connection (its ``quota_settings``).
+
+        ``reserve`` (a task's own) overrides the connection's; ``kwargs`` go to the constructor.
+        """
+        settings: QuotaSettings = hook.quota_settings
+        return cls.from_settings(settings.with_reserve(reserve), caller=caller, **kwargs)
+
+    # ------------------------------------------------------------------ settings, for callers
+
+    @property
+    def project_id(self) -> str:
+        return self.settings.project_id
+
+    @property
+    def daily_limit(self) -> int:
+        return self.settings.daily_limit
+
+    @property
+    def reserve(self) -> int:
+        return self.settings.reserve
+
+    @property
+    def window(self) -> Window:
+        return self.settings.window
+
+    @property
+    def rolling_window_seconds(self) -> int:
+        return self.settings.rolling_window_seconds
+
+    @property
+    def reset_margin_seconds(self) -> float:
+        return self.settings.reset_margin_seconds
+
+    @property
+    def capacity(self) -> int:
+        """Calls per window that Airflow may spend: ``daily_limit - reserve`` (at least 0)."""
+        return self.settings.capacity
+
+    # ------------------------------------------------------------------ public reads
+
+    def now(self) -> datetime:
+        """The ledger's current time (aware UTC)."""
+        moment = self._clock()
+        if moment.tzinfo is None:
+            raise ValueError("The ledger's clock must return an aware datetime")
+        return moment.astimezone(UTC)
+
+    def status(self) -> QuotaStatus:
+        """Everything the ledger knows about the project now, read once."""
+        return self._status(self._load(), self.now())
+
+    def remaining(self) -> int:
+        """Calls Airflow may still make now: capacity minus calls in the window; 0 after a 429."""
+        return self._available_at(self._load(), self.now())
+
+    def next_reset(self, calls: int = 1) -> datetime:
+        """When at least ``calls`` calls will be available (now, if they already are).
+
+        Assumes nobody makes another call meanwhile.
+
+        :raises ValueError: when ``calls`` exceeds the capacity, so that moment never comes.
+        """
+        found = self._next_reset(self._load(), self.now(), calls)
+        if found is None:
+            raise ValueError(never_message(self.settings, calls))
+        return found
+
+    def records(self) -> list[CallRecord]:
+        """Every kept call, oldest first."""
+        return list(self._load().calls)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every kept call, oldest first: ``id, at, done_at`` (aware datetimes or None),
+        ``caller, outcome, request`` (strings)."""
+        return [record.as_dict() for record in self.records()]
+
+    def check(self, calls: int = 1) -> None:
+        """Raise unless at least ``calls`` calls may be made now.
+
+        :raises ClarityQuotaExceededError: ``source="ledger"``, ``reset_at`` = when they will be
+            available, or ``None`` when never (``calls`` exceeds ``daily_limit - reserve``).
+        """
+        state = self._load()
+        now = self.now()
+        if self._available_at(state, now) < calls:
+            raise self._exceeded(state, now, calls)
+
+    def usage(self) -> str:
+        """A readable report: settings, used, remaining, next reset, and who spent what."""
+        return usage_text(self.status())
+
+    # ------------------------------------------------------------------ CallObserver
+
+    def before_call(self, request: ClarityRequest | None = None) -> None:
+        """Record a call about to be sent; raise instead when no call is left.
+
+        The Variable is written before this returns, so the call counts even if the worker
+        dies while the request is in flight.
+
+        :raises ClarityQuotaExceededError: ``source="ledger"``, when no call may be made now.
+        """
+        state = self._load()
+        now = self.now()
+        if self._available_at(state, now) < 1:
+            raise self._exceeded(state, now, 1)
+        record = CallRecord(
+            at=now,
+            caller=self.caller or current_caller(),
+            request=request.describe() if request is not None else "",
+        )
+        state.calls.append(record)
+        self._save(state, now)
+        self._pending.append(record.id)
+        log.info(
+            "Clarity quota: recorded call %d of %d for project %s before sending (%s); "
+            "%d left after it",
+            sum(self._counts_at(r, now) for r in state.calls),
+            self.capacity,
+            self.project_id,
+            record.request or "request",
+            self._available_at(state, now),
+        )
+
+    def after_call(self, request: ClarityRequest | None, outcome: str) -> None:
+        """Store the outcome of the call recorded by the matching ``before_call``.
+
+        A ``"429"`` marks the project spent until the next reset. Sets
+        ``remaining_after_last_call``.
+        """
+        state = self._load()
+        now = self.now()
+        outcome = str(outcome)
+        record_id = self._pending.pop() if self._pending else None
+        position = next((i for i, r in enumerate(state.calls) if r.id == record_id), None)
+        if position is None:
+            # No matching record (before_call not used, or the Variable was deleted meanwhile):
+            # record the call now, since it did reach the network.
+            state.calls.append(
+                CallRecord(
+                    at=now,
+                    caller=self.caller or current_caller(),
+                    request=request.describe() if request is not None else "",
+                )
+            )
+            position = len(state.calls) - 1
+        state.calls[position] = state.calls[position].finished(outcome, now)
+        if outcome == "429":
+            until = self.settings.reset_after_429(now)
+            current = state.exhausted_until
+            state.exhausted_until = until if current is None else max(current, until)
+            log.warning(
+                "Clarity answered 429 for project %s with %d of %d calls in the ledger's window: "
+                "calls made outside Airflow are invisible to it. The project counts as spent "
+                "until %s.",
+                self.project_id,
+                sum(self._counts_at(r, now) for r in state.calls),
+                self.capacity,
+                utc_text(state.exhausted_until) if state.exhausted_until else "-",
+            )
+        self._save(state, now)
+        self.remaining_after_last_call = self._available_at(state, now)
+
+    # ------------------------------------------------------------------ window arithmetic
+
+    def _counts_at(self, record: CallRecord, moment: datetime) -> bool:
+        if not record.charged:
+            return False
+        return self.settings.counts_at(record.last_seen + self.settings.margin, moment)
+
+    def _available_at(self, state: LedgerState, moment: datetime) -> int:
+        if state.exhausted_until is not None and moment < state.exhausted_until:
+            return 0
+        used = sum(1 for r in state.calls if self._counts_at(r, moment))
+        return max(0, self.capacity - used)
+
+    def _next_reset(self, state: LedgerState, now: datetime, calls: int) -> datetime | None:
+        if calls > self.capacity:
+            return None
+        if self._available_at(state, now) >= calls:
+            return now
+        # Availability only changes when a call leaves the window, a day starts or a 429 mark
+        # ends: try those moments in order.
+        settings = self.settings
+        candidates: set[datetime] = set()
+        if state.exhausted_until is not None:
+            candidates.add(state.exhausted_until)
+        if settings.window is Window.ROLLING:
+            candidates.update(
+                r.last_seen + settings.margin + settings.window_length for r in state.calls
+            )
+        else:
+            first = settings.next_day_start(now)
+            candidates.update({first, settings.next_day_start(first)})
+        for moment in sorted(c for c in candidates if c > now):
+            if self._available_at(state, moment) >= calls:
+                return moment
+        return None  # unreachable: the last candidate empties the window
+
+    def _status(self, state: LedgerState, now: datetime) -> QuotaStatus:
+        return QuotaStatus(
+            settings=self.settings,
+            key=self.key,
+            now=now,
+            counted=tuple(r for r in state.calls if self._counts_at(r, now)),
+            earlier=tuple(r for r in state.calls if not self._counts_at(r, now)),
+            remaining=self._available_at(state, now),
+            next_reset=self._next_reset(state, now, 1),
+            exhausted_until=state.exhausted_until,
+        )
+
+    def _exceeded(self, state: LedgerState, now: datetime, calls: int) -> ClarityQuotaExceededError:
+        return exceeded_error(self._status(state, now), calls, self._next_reset(state, now, calls))
+
+    # ------------------------------------------------------------------ persistence
+
+    def _load(self) -> LedgerState:
+        return read_document(self.store.load(), self.key)
+
+    def _save(self, state: LedgerState, now: datetime) -> None:
+        """Prune, then write the whole document."""
+        oldest_kept = now - self.settings.keep_for()
+        state.calls = [r for r in state.calls if r.last_seen >= oldest_kept]
+        if state.exhausted_until is not None and state.exhausted_until <= now:
+            state.exhausted_until = None
+        self.store.save(
+            write_document(state, project_id=self.project_id, settings=self.settings.to_json())
+        )

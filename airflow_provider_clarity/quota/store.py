@@ -1,0 +1,116 @@
+"""Where a ledger's JSON document is persisted: an Airflow Variable, or memory.
+
+STYLE: load and save one document, nothing else; what the document means is
+``records.py``'s business. ``ledger_key`` names the Variable of a project.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import sys
+from typing import Any, Protocol
+
+from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.quota.records import corrupt_message
+
+__all__ = [
+    "VARIABLE_PREFIX",
+    "LedgerStore",
+    "MemoryLedgerStore",
+    "VariableLedgerStore",
+    "in_task",
+    "ledger_key",
+]
+
+VARIABLE_PREFIX = "clarity_quota__"
+
+_SAFE_KEY = re.compile(r"[^A-Za-z0-9_.-]")
+_MAX_KEY_LENGTH = 200  # Airflow allows 250; leave room for the prefix and a hash.
+
+
+def ledger_key(project_id: str) -> str:
+    """Return the Variable key holding ``project_id``'s ledger: ``clarity_quota__<project_id>``.
+
+    Characters outside ``[A-Za-z0-9_.-]`` become ``_``, and then a short hash of the original
+    id is appended, so two ids that differ only in such characters never share a key.
+    """
+    project_id = str(project_id)
+    safe = _SAFE_KEY.sub("_", project_id)
+    if safe != project_id or len(safe) > _MAX_KEY_LENGTH or not safe:
+        digest = hashlib.sha256(project_id.encode()).hexdigest()[:8]
+        safe = f"{safe[:_MAX_KEY_LENGTH]}_{digest}"
+    return f"{VARIABLE_PREFIX}{safe}"
+
+
+def in_task() -> bool:
+    """Whether this process is a Task SDK task (or DAG-parsing/trigger) runner."""
+    return hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS")
+
+
+class LedgerStore(Protocol):
+    """Where a ledger's JSON document lives. ``load`` returns ``None`` when nothing is stored."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, data: dict[str, Any]) -> None: ...
+
+
+class MemoryLedgerStore:
+    """A ledger store in a Python dict, for tests and dry runs. ``data`` is the stored document."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self.data: dict[str, Any] | None = copy.deepcopy(data)
+
+    def load(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self.data)
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = copy.deepcopy(data)
+
+
+class VariableLedgerStore:
+    """The default store: one Airflow Variable holding the ledger as JSON.
+
+    Inside a task it goes through ``airflow.sdk.Variable`` (the Execution API). Outside a task
+    ``airflow.sdk.Variable`` cannot see the metadata DB (``get`` silently returns the default),
+    so this store then uses the core ``airflow.models.Variable``, which reads the secrets
+    backends and the metadata DB, as the ``airflow variables`` CLI does.
+    """
+
+    def __init__(self, key: str, *, description: str | None = None) -> None:
+        self.key = key
+        self.description = description
+
+    def load(self) -> dict[str, Any] | None:
+        if in_task():
+            from airflow.sdk import SecretCache, Variable
+
+            # With [secrets] use_cache on, a cached copy could be minutes old: never count from it.
+            SecretCache.invalidate_variable(self.key)
+            raw = Variable.get(self.key, default=None)
+        else:
+            from airflow.models.variable import Variable as CoreVariable
+
+            raw = CoreVariable.get(self.key, default_var=None)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError as err:
+            raise ClarityError(corrupt_message(self.key, "it is not valid JSON")) from err
+        if not isinstance(data, dict):
+            raise ClarityError(corrupt_message(self.key, "it is not a JSON object"))
+        return data
+
+    def save(self, data: dict[str, Any]) -> None:
+        if in_task():
+            from airflow.sdk import Variable
+
+            Variable.set(self.key, data, description=self.description, serialize_json=True)
+        else:
+            from airflow.models.variable import Variable as CoreVariable
+
+            CoreVariable.set(self.key, data, description=self.description, serialize_json=True)
