@@ -8,10 +8,19 @@ raw files are theirs to keep:
 
     {"format": "clarity-raw/1", "request": {"numOfDays": "1", "dimension1": "OS"},
      "project_id": "...", "exported_at": "2025-01-01T06:00:03+00:00", "fallback": false,
+     "status": 200, "host": "https://www.clarity.ms",
      "response": [{"metricName": "Traffic", "information": [...]}]}
 
 ``response`` is the body exactly as Clarity sent it (parsed JSON), so it can be normalised
-again later with any version of :mod:`airflow_provider_clarity.normalize`.
+again later with any version of :mod:`airflow_provider_clarity.normalize`. An answer that
+is not Clarity's JSON (an error status, an HTML page, a cut-off body) is kept too, with
+``response: null`` and its text in ``body`` (scrubbed of the token); ``status`` and
+``host`` were added later and default to 200 and "unknown" for older files.
+
+A kept answer is reused by a retry or re-run that asks the same request of the same host
+for the same project, unless Clarity refused it before counting it (401, 403), refused it
+for the quota (429) or failed (5xx): those say nothing about the data and a new call is
+the only way forward.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from airflow_provider_clarity._storage import (
     resolve_path,
     write_atomic,
 )
+from airflow_provider_clarity.hooks._transport import ClarityAnswer
 from airflow_provider_clarity.quota import caller_label
 
 __all__ = [
@@ -58,6 +68,39 @@ class RawSnapshot:
     exported_at: datetime
     response: Any
     fallback: bool = False
+    status: int = 200
+    body: str | None = None
+    host: str | None = None
+
+    @classmethod
+    def from_answer(
+        cls,
+        request: dict[str, str],
+        project_id: str,
+        exported_at: datetime,
+        answer: ClarityAnswer,
+    ) -> RawSnapshot:
+        """Keep a hook ``ClarityAnswer`` (its body is already scrubbed when not Clarity JSON)."""
+        body = None if answer.payload is not None else answer.body.decode("utf-8", "replace")
+        return cls(
+            request=dict(request),
+            project_id=project_id,
+            exported_at=exported_at,
+            response=answer.payload,
+            status=answer.status,
+            body=body,
+            host=answer.host,
+        )
+
+    def to_answer(self) -> ClarityAnswer:
+        """The kept answer as the hook's ``ClarityAnswer``, to interpret it again."""
+        body = (self.body or "").encode("utf-8")
+        return ClarityAnswer(self.status, body, self.response, self.host or "unknown")
+
+    @property
+    def reusable(self) -> bool:
+        """Whether a re-run may read this answer instead of calling (see the module docs)."""
+        return self.status not in (401, 403, 429) and self.status < 500
 
     def to_json(self) -> dict[str, Any]:
         """The envelope as a JSON-ready dict."""
@@ -67,6 +110,9 @@ class RawSnapshot:
             "project_id": self.project_id,
             "exported_at": self.exported_at.isoformat(),
             "fallback": self.fallback,
+            "status": self.status,
+            "host": self.host,
+            "body": self.body,
             "response": self.response,
         }
 
@@ -84,13 +130,18 @@ class RawSnapshot:
                 exported_at=exported_at,
                 response=envelope["response"],
                 fallback=bool(envelope.get("fallback", False)),
+                status=int(envelope.get("status", 200)),
+                body=None if envelope.get("body") is None else str(envelope["body"]),
+                host=None if envelope.get("host") is None else str(envelope["host"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
-    def matches(self, request: dict[str, str], project_id: str) -> bool:
-        """True when this snapshot answers exactly ``request`` for ``project_id``."""
-        return self.request == request and self.project_id == project_id
+    def matches(self, request: dict[str, str], project_id: str, host: str | None = None) -> bool:
+        """True when this snapshot answers exactly ``request`` for ``project_id`` at ``host``
+        (a snapshot from before hosts were kept matches any host)."""
+        same_host = host is None or self.host is None or self.host == host
+        return self.request == request and self.project_id == project_id and same_host
 
 
 class SnapshotStore(Protocol):

@@ -2,6 +2,11 @@
 
 Each exception stands for one thing a user can act on, and its message says what to do
 next. None of them ever carries the API token.
+
+Errors that cannot get better by retrying (a bad token, a refused request, an unusable
+answer) are also ``AirflowFailException``: the task fails at once instead of spending a
+call on each Airflow retry. ``ClarityServerError`` (Clarity or the network failing) and
+``ClarityQuotaExceededError`` (the operator decides: wait, skip or fail) are not.
 """
 
 from __future__ import annotations
@@ -9,22 +14,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class ClarityError(AirflowException):
     """Base class of every error raised by the Clarity provider."""
 
 
-class ClarityAuthError(ClarityError):
+class ClarityPermanentError(ClarityError, AirflowFailException):
+    """An error retrying cannot fix: Airflow fails the task without using its retries."""
+
+
+class ClarityAuthError(ClarityPermanentError):
     """Clarity answered 401: the token is missing, invalid or expired."""
 
 
-class ClarityPermissionError(ClarityError):
+class ClarityPermissionError(ClarityPermanentError):
     """Clarity answered 403: the token lacks the Data.Export scope or is for another project."""
 
 
-class ClarityRequestError(ClarityError):
+class ClarityRequestError(ClarityPermanentError):
     """The request is invalid: rejected locally before any call, or by Clarity with a 400."""
 
 
@@ -48,11 +57,19 @@ class ClarityQuotaExceededError(ClarityError):
         self.source = source
 
 
+class ClarityDegradedError(ClarityQuotaExceededError):
+    """Clarity failed every attempt of a recent call with a 5xx: calls wait for a cool-down.
+
+    ``reset_at`` is the end of the cool-down, when one probe call checks whether Clarity is
+    back. ``source`` is ``"degraded"``.
+    """
+
+
 class ClarityServerError(ClarityError):
     """Clarity answered 5xx, or could not be reached, after every retry was spent."""
 
 
-class ClarityResponseError(ClarityError):
+class ClarityResponseError(ClarityPermanentError):
     """Clarity answered 200 with a body this provider cannot use (not JSON, wrong shape...)."""
 
 

@@ -23,9 +23,18 @@ from typing import Any
 from airflow_provider_clarity._values import utc_text, whole_number
 from airflow_provider_clarity.exceptions import ClarityRequestError
 
-__all__ = ["DEFAULT_DAILY_LIMIT", "KEEP_AT_LEAST", "QuotaSettings", "Window", "connection_extra"]
+__all__ = [
+    "DEFAULT_DAILY_LIMIT",
+    "DEFAULT_DEGRADED_COOLDOWN_SECONDS",
+    "KEEP_AT_LEAST",
+    "QuotaSettings",
+    "Window",
+    "connection_extra",
+]
 
 DEFAULT_DAILY_LIMIT = 10
+#: How long the ledger lets other tasks wait after Clarity failed every attempt with a 5xx.
+DEFAULT_DEGRADED_COOLDOWN_SECONDS = 1800
 KEEP_AT_LEAST = timedelta(hours=48)
 
 
@@ -60,6 +69,7 @@ class QuotaSettings:
     window: Window = Window.UTC_DAY
     rolling_window_seconds: int = 86400
     reset_margin_seconds: float = field(default=-1.0)
+    degraded_cooldown_seconds: int = DEFAULT_DEGRADED_COOLDOWN_SECONDS
 
     def __post_init__(self) -> None:
         if not str(self.project_id):
@@ -73,6 +83,7 @@ class QuotaSettings:
             "daily_limit": (self.daily_limit, 1, "at least 1"),
             "reserve": (self.reserve, 0, "0 or more"),
             "rolling_window_seconds": (self.rolling_window_seconds, 1, "at least 1"),
+            "degraded_cooldown_seconds": (self.degraded_cooldown_seconds, 0, "0 or more"),
         }
         numbers: dict[str, int] = {}
         for name, (value, minimum, text) in checks.items():
@@ -95,11 +106,17 @@ class QuotaSettings:
 
     @classmethod
     def from_extras(
-        cls, extras: Mapping[str, Any], *, conn_id: str, conn_type: str = "clarity"
+        cls,
+        extras: Mapping[str, Any],
+        *,
+        conn_id: str,
+        conn_type: str = "clarity",
+        default_project: str | None = None,
     ) -> QuotaSettings:
-        """Read ``project_id``, ``daily_limit``, ``reserve``, ``quota_window`` and
-        ``rolling_window_seconds`` from a connection's extras (the conn id is the default
-        project).
+        """Read ``project_id``, ``daily_limit``, ``reserve``, ``quota_window``,
+        ``rolling_window_seconds`` and ``degraded_cooldown_seconds`` from a connection's
+        extras. Without ``project_id``: ``default_project`` (the project the token names),
+        else the connection id.
 
         :raises ClarityRequestError: naming the extra and how to fix it.
         """
@@ -130,11 +147,14 @@ class QuotaSettings:
                 f"'rolling'; got {raw_window!r}. Fix it in the connection's extras."
             )
         return cls(
-            project_id=project_text or conn_id,
+            project_id=project_text or default_project or conn_id,
             daily_limit=number("daily_limit", DEFAULT_DAILY_LIMIT, 1),
             reserve=number("reserve", 0, 0),
             window=Window(window_text or Window.UTC_DAY),
             rolling_window_seconds=number("rolling_window_seconds", 86400, 1),
+            degraded_cooldown_seconds=number(
+                "degraded_cooldown_seconds", DEFAULT_DEGRADED_COOLDOWN_SECONDS, 0
+            ),
         )
 
     def with_reserve(self, reserve: int | None) -> QuotaSettings:
@@ -149,6 +169,7 @@ class QuotaSettings:
             "window": self.window.value,
             "rolling_window_seconds": self.rolling_window_seconds,
             "reset_margin_seconds": self.reset_margin_seconds,
+            "degraded_cooldown_seconds": self.degraded_cooldown_seconds,
         }
 
     # ------------------------------------------------------------------ the reset rules
@@ -161,6 +182,10 @@ class QuotaSettings:
     @property
     def margin(self) -> timedelta:
         return timedelta(seconds=self.reset_margin_seconds)
+
+    @property
+    def degraded_cooldown(self) -> timedelta:
+        return timedelta(seconds=self.degraded_cooldown_seconds)
 
     @property
     def window_length(self) -> timedelta:

@@ -11,14 +11,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_clarity._api import CLARITY_AUDIENCE
 from airflow_provider_clarity._values import utc_text
 
-__all__ = ["GET_A_NEW_ONE", "TokenCheck", "inspect_token", "unverified_jwt"]
+__all__ = [
+    "GET_A_NEW_ONE",
+    "SCRUB_MIN_RUN",
+    "CleanToken",
+    "TokenCheck",
+    "clean_token",
+    "inspect_token",
+    "mask",
+    "scrub",
+    "unverified_jwt",
+]
 
 #: The fix for every token problem; the caller appends where the token lives.
 GET_A_NEW_ONE = (
@@ -57,6 +69,7 @@ class TokenCheck:
     problem: str | None
     subject: str | None = None
     expires: datetime | None = None
+    audience_wrong: bool = False
 
     @property
     def expired(self) -> bool:
@@ -81,7 +94,8 @@ def inspect_token(token: str) -> TokenCheck:
     if CLARITY_AUDIENCE not in audiences:
         return TokenCheck(
             f"This API token is not a Clarity Data Export token (its audience is {audience!r}, "
-            f"expected {CLARITY_AUDIENCE!r})."
+            f"expected {CLARITY_AUDIENCE!r}).",
+            audience_wrong=True,
         )
     subject = str(claims["sub"]) if claims.get("sub") else None
     expires: datetime | None = None
@@ -99,3 +113,129 @@ def inspect_token(token: str) -> TokenCheck:
                 expires,
             )
     return TokenCheck(None, subject, expires)
+
+
+# ------------------------------------------------------------------ what the user pasted
+
+# Characters a token can hold: base64url (JWT) plus the separators and padding of base64.
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=-]+")
+# Quotes a document, an e-mail or a shell may wrap around a pasted value.
+_QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb\u201e\u201a\u2039\u203a"
+# "Bearer xyz", "Authorization: Bearer xyz", "bearer:xyz".
+_PREFIX = re.compile(r"^(?:authorization\s*:\s*)?bearer(?:\s*:\s*|\s+)", re.IGNORECASE)
+
+
+def _is_blank(char: str) -> bool:
+    # Spaces, line breaks, tabs, no-break and zero-width spaces, byte-order marks.
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Zs", "Zl", "Zp")
+
+
+def _trim(text: str) -> tuple[str, bool]:
+    """``text`` without surrounding blanks and quotes, and whether a quote was removed."""
+    start, end = 0, len(text)
+    while start < end and (_is_blank(text[start]) or text[start] in _QUOTES):
+        start += 1
+    while end > start and (_is_blank(text[end - 1]) or text[end - 1] in _QUOTES):
+        end -= 1
+    removed = text[:start] + text[end:]
+    return text[start:end], any(c in _QUOTES for c in removed)
+
+
+@dataclass(frozen=True)
+class CleanToken:
+    """The token to send, or why there is none; never shows the token itself.
+
+    ``token`` is ``None`` exactly when ``problem`` says what is wrong with what was pasted;
+    ``fixed`` lists what was removed from the pasted text (for a log line).
+    """
+
+    token: str | None = field(repr=False)
+    problem: str | None = None
+    fixed: tuple[str, ...] = ()
+
+
+def clean_token(pasted: object) -> CleanToken:
+    """Turn what a user pasted into the token that is sent, or say why it cannot be one.
+
+    Removed, because a token never contains them: surrounding quotes (typographic ones
+    too), a ``Bearer `` or ``Authorization: Bearer `` prefix, and every space, line break
+    and invisible character inside (a token copied from a wrapped e-mail or a terminal).
+    Anything else outside base64url is refused, naming the character but not the token.
+    """
+    text = "" if pasted is None else str(pasted)
+    fixed: list[str] = []
+    while True:  # quotes around a prefix around quotes...
+        trimmed, quoted = _trim(text)
+        if quoted:
+            fixed.append("quotes around it")
+        prefix = _PREFIX.match(trimmed)
+        if prefix:
+            trimmed = trimmed[prefix.end() :]
+            fixed.append("a 'Bearer ' prefix")
+        if trimmed == text:
+            break
+        text = trimmed
+    inner = "".join(c for c in text if not _is_blank(c))
+    if inner != text:
+        fixed.append("spaces or line breaks inside it")
+    if not inner:
+        return CleanToken(None, "The connection has no API token.")
+    if not _TOKEN_CHARS.fullmatch(inner):
+        bad = [(i, c) for i, c in enumerate(inner) if not _TOKEN_CHARS.fullmatch(c)]
+        position, char = bad[0]
+        name = unicodedata.name(char, f"U+{ord(char):04X}")
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        return CleanToken(
+            None,
+            f"The API token contains a character no Clarity token has: {name} at position "
+            f"{position + 1} of {len(inner)}{more} (a token is letters, digits and '-_.' only; "
+            f"typographic quotes or accents come from pasting it through a document).",
+        )
+    return CleanToken(inner, None, tuple(dict.fromkeys(fixed)))
+
+
+# ------------------------------------------------------------------ keeping it out of text
+
+#: Any run of this many characters shared with the token is removed from text shown or kept.
+SCRUB_MIN_RUN = 16
+_REMOVED = "[token removed]"
+
+
+def scrub(text: str, token: str | None, *, min_run: int = SCRUB_MIN_RUN) -> str:
+    """``text`` with every run of ``min_run`` or more characters of ``token`` removed.
+
+    For what a server echoed back (a gateway that reflects the request into its error
+    page): the whole token, and any piece of it long enough to matter, is replaced by
+    ``[token removed]``.
+    """
+    if not token or len(token) < min_run or len(text) < min_run:
+        return text
+    pieces = {token[i : i + min_run] for i in range(len(token) - min_run + 1)}
+    covered = bytearray(len(text))
+    found = False
+    for start in range(len(text) - min_run + 1):
+        if text[start : start + min_run] in pieces:
+            covered[start : start + min_run] = b"\x01" * min_run
+            found = True
+    if not found:
+        return text
+    out: list[str] = []
+    previous = 0
+    for index, flag in enumerate(covered):
+        if flag and previous == 0:
+            out.append(_REMOVED)
+        if not flag:
+            out.append(text[index])
+        previous = flag
+    return "".join(out)
+
+
+def mask(token: str) -> None:
+    """Tell Airflow's log masker about the cleaned token, which may differ from the pasted
+    one (Airflow masks the connection's password as stored, line breaks and all)."""
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(token)
+    except Exception:  # outside Airflow's logging set-up (a script): nothing to mask
+        return

@@ -1,10 +1,18 @@
-"""ClarityHook: an Airflow connection in, the parsed Clarity Data Export JSON out.
+"""ClarityHook: an Airflow connection in, Clarity's answer out.
 
-The hook owns everything about talking to Clarity: validating the request before any
-traffic, the bearer token, timeouts, bounded retries, and turning every failure into one of
-the exceptions in :mod:`airflow_provider_clarity.exceptions`. Clarity allows 10 calls per
-project per day, so nothing here spends a call that could have been refused locally, and
-``test_connection`` spends none at all.
+The hook owns talking to Clarity: the bearer token, the host, timeouts, bounded retries,
+and turning every failure into one of the exceptions in
+:mod:`airflow_provider_clarity.exceptions`. Clarity allows 10 calls per project per day, so
+nothing here spends a call that could have been refused locally, and ``test_connection``
+spends none at all.
+
+Two steps, so a caller can keep Clarity's answer before anything can fail: ``fetch``
+sends (retrying what may get better) and returns the raw ``ClarityAnswer``; ``interpret``
+turns it into the payload or an exception. ``get_live_insights`` does both.
+
+STYLE: HTTP, retries, status -> exception. Request validation is ``request.py``, token
+reading ``token.py``, quota settings ``settings.py``, messages ``hooks/_errors.py``. The
+quota ledger is an observer passed in, never imported here.
 """
 
 from __future__ import annotations
@@ -13,7 +21,6 @@ import json
 import logging
 import os
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -28,28 +35,33 @@ from airflow_provider_clarity._api import API_ENDPOINT, DEFAULT_HOST, VALID_DIME
 from airflow_provider_clarity._values import utc_text
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
-    ClarityDimensionFallbackError,
     ClarityError,
-    ClarityPermissionError,
-    ClarityQuotaExceededError,
     ClarityRequestError,
-    ClarityResponseError,
-    ClarityServerError,
 )
+from airflow_provider_clarity.hooks._errors import Where, error_for_answer, error_for_failure
 from airflow_provider_clarity.hooks._transport import (
     AttemptFailed,
     BearerAuth,
+    ClarityAnswer,
+    Hidden,
     base_url_from,
-    excerpt,
+    failure_for,
     is_loopback,
     is_retryable,
-    status_of,
+    without_query,
 )
-from airflow_provider_clarity.normalize import payload_problem
 from airflow_provider_clarity.quota.context import missing_pool_note
-from airflow_provider_clarity.request import ClarityRequest, valid_names
+from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.settings import QuotaSettings, Window, connection_extra
-from airflow_provider_clarity.token import GET_A_NEW_ONE, inspect_token
+from airflow_provider_clarity.token import (
+    GET_A_NEW_ONE,
+    CleanToken,
+    TokenCheck,
+    clean_token,
+    inspect_token,
+    mask,
+    scrub,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -60,15 +72,15 @@ __all__ = [
     "DEFAULT_HOST",
     "VALID_DIMENSIONS",
     "CallObserver",
+    "ClarityAnswer",
     "ClarityHook",
     "ClarityRequest",
 ]
 
-log = logging.getLogger(__name__)
 
+DEFAULT_TIMEOUT_SECONDS = 60.0
 _MAX_BACKOFF_SECONDS = 60.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
-_EXCERPT_CHARS = 200
 
 
 @runtime_checkable
@@ -84,20 +96,27 @@ class CallObserver(Protocol):
     def after_call(self, request: ClarityRequest, outcome: str) -> None:
         """Run after every attempt.
 
-        ``outcome`` is the HTTP status as a string, or ``timeout`` / ``connection_error``.
+        ``outcome`` is the HTTP status as a string, or one of ``timeout``,
+        ``connection_error`` (may have reached Clarity), ``dns_error``,
+        ``connection_refused``, ``connect_timeout``, ``tls_error``, ``not_sent`` (certainly
+        did not).
         """
 
 
 class ClarityHook(HttpHook):
     """Call the Microsoft Clarity Data Export API through an Airflow connection.
 
-    The connection's password is the API token (a JWT). Its host defaults to
+    The connection's password is the API token (a JWT); what was pasted is cleaned first
+    (quotes, a ``Bearer`` prefix, line breaks). Its host defaults to
     ``https://www.clarity.ms``. Extras configure the quota ledger (``project_id``,
-    ``daily_limit``, ``reserve``, ``quota_window``, ``rolling_window_seconds``) and, unlike
-    ``HttpHook``, are never sent as HTTP headers.
+    ``daily_limit``, ``reserve``, ``quota_window``, ``rolling_window_seconds``,
+    ``degraded_cooldown_seconds``), the read timeout (``timeout``) and, as for ``HttpHook``,
+    TLS and proxies (``verify``, ``proxies``, ``cert``); unlike ``HttpHook``, extras are
+    never sent as HTTP headers.
 
     :param clarity_conn_id: the Airflow connection of type ``clarity``.
-    :param timeout: seconds to wait for Clarity's answer; connecting waits at most 10 s.
+    :param timeout: seconds to wait for Clarity's answer; default the connection's
+        ``timeout`` extra, else 60. Connecting waits at most 10 s.
     :param max_retries: how many times a 5xx, timeout or dropped connection is retried. Each
         retry may cost one of the project's daily calls.
     :param retry_backoff: the first wait between attempts in seconds; it doubles each time.
@@ -117,44 +136,86 @@ class ClarityHook(HttpHook):
         self,
         clarity_conn_id: str = default_conn_name,
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         max_retries: int = 2,
         retry_backoff: float = 2.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(method="GET", http_conn_id=clarity_conn_id, **kwargs)
-        if not timeout > 0:
+        if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be positive; got {timeout!r}")
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0; got {max_retries!r}")
         if not retry_backoff >= 0:
             raise ValueError(f"retry_backoff must be >= 0; got {retry_backoff!r}")
         self.clarity_conn_id = clarity_conn_id
-        self.timeout = float(timeout)
+        self._timeout_argument = None if timeout is None else float(timeout)
         self.max_retries = max_retries
         self.retry_backoff = float(retry_backoff)
 
     # ----------------------------------------------------------------- connection settings
 
-    @cached_property
+    @property
     def connection(self) -> Connection:
-        """The Airflow connection, fetched once per hook."""
-        return self.get_connection(self.clarity_conn_id)
+        """The Airflow connection, fetched once per hook (kept out of ``vars(hook)``'s repr,
+        since a Connection's repr shows its password)."""
+        held = self.__dict__.get("_connection")
+        if held is None:
+            held = self.__dict__["_connection"] = Hidden(self.get_connection(self.clarity_conn_id))
+        return held.value
+
+    @cached_property
+    def token(self) -> CleanToken:
+        """The token to send, cleaned from what was pasted (never printed or logged)."""
+        cleaned = clean_token(self.connection.password)
+        if cleaned.token is not None:
+            mask(cleaned.token)
+        return cleaned
+
+    @cached_property
+    def token_check(self) -> TokenCheck:
+        """What the token's own claims say (offline); a problem when there is no token."""
+        if self.token.token is None:
+            return TokenCheck(self.token.problem)
+        return inspect_token(self.token.token)
 
     @cached_property
     def quota_settings(self) -> QuotaSettings:
-        """The connection's quota settings (``project_id``, ``daily_limit``, ``reserve``,
-        ``quota_window``, ``rolling_window_seconds`` extras), read once per hook.
+        """The connection's quota settings, read once per hook; ``project_id`` defaults to the
+        project the token names, else the connection id.
 
         :raises ClarityRequestError: an extra that does not parse, naming how to fix it.
         """
         return QuotaSettings.from_extras(
-            self.connection.extra_dejson, conn_id=self.clarity_conn_id, conn_type=self.conn_type
+            self.connection.extra_dejson,
+            conn_id=self.clarity_conn_id,
+            conn_type=self.conn_type,
+            default_project=self.token_check.subject,
         )
+
+    @cached_property
+    def timeout(self) -> float:
+        """Seconds to wait for Clarity's answer: the argument, the ``timeout`` extra, or 60."""
+        if self._timeout_argument is not None:
+            return self._timeout_argument
+        value = self._extra("timeout")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_TIMEOUT_SECONDS
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = 0.0
+        if isinstance(value, bool) or not 0 < seconds < float("inf"):
+            raise ClarityRequestError(
+                f"Connection '{self.clarity_conn_id}': extra 'timeout' must be a number of "
+                f"seconds above 0; got {value!r}. Fix it in the connection's extras, or remove "
+                f"it to use the default ({DEFAULT_TIMEOUT_SECONDS:g})."
+            )
+        return seconds
 
     @property
     def project_id(self) -> str:
-        """The Clarity project for the quota ledger: extra ``project_id``, else the conn id."""
+        """The Clarity project for the quota ledger: extra ``project_id``, else the token's."""
         return self.quota_settings.project_id
 
     @property
@@ -201,7 +262,7 @@ class ClarityHook(HttpHook):
         self._base_url_initialized = True
 
     def _configure_session_from_auth(self, session: Session, connection: Any) -> Session:
-        session.auth = BearerAuth(self._token_from(connection))
+        session.auth = BearerAuth(self._token())
         return session
 
     def _configure_session_from_extra(
@@ -215,14 +276,16 @@ class ClarityHook(HttpHook):
         session.headers = headers_before
         return session
 
-    def _token_from(self, connection: Any) -> str:
-        token = (connection.password or "").strip()
-        if not token:
+    # ------------------------------------------------------------ offline checks
+
+    def _token(self) -> str:
+        """The cleaned token, or an error that says what is wrong without showing it."""
+        if self.token.token is None:
             raise ClarityAuthError(
-                f"Connection '{self.clarity_conn_id}' has no API token. Generate one in Clarity > "
-                f"Settings > Data Export and paste it in the connection's API token field."
+                f"{self.token.problem} {GET_A_NEW_ONE} {self._token_field()}. No Clarity call "
+                f"was made."
             )
-        return token
+        return self.token.token
 
     def _token_field(self) -> str:
         """Where the user fixes this connection's token, for error messages."""
@@ -237,26 +300,72 @@ class ClarityHook(HttpHook):
             f"the Airflow UI, or your secrets backend)"
         )
 
-    def _require_safe_transport(self) -> None:
-        """Refuse to send the token in clear text anywhere but a local emulator."""
-        parts = urlsplit(self.base_url)
-        if parts.scheme == "https" and parts.hostname:
-            return
-        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
-            return
-        raise ClarityRequestError(
-            f"Connection '{self.clarity_conn_id}' host {self.base_url!r} is not an https URL. "
-            f"Use https://www.clarity.ms (or leave the host empty); plain http is only allowed "
-            f"for a local emulator on 127.0.0.1, ::1 or localhost."
-        )
+    def check_offline(self) -> None:
+        """Everything that can be refused before a call: host, token, project, extras.
 
-    def _refuse_expired_token(self) -> None:
-        """Fail before sending when the token's own ``exp`` says Clarity would answer 401."""
-        check = inspect_token(self._token_from(self.connection))
-        if check.expired:
+        :raises ClarityRequestError: a host that is not Clarity's shape (a path, plain http
+            off loopback), an extra that does not parse, or a ``project_id`` that is not the
+            project the token names.
+        :raises ClarityAuthError: no usable token, a token for another audience, or one whose
+            own expiry has passed (Clarity would certainly answer 401).
+        """
+        self._check_host()
+        self._token()
+        check = self.token_check
+        if check.problem is not None and (check.expired or check.audience_wrong):
             raise ClarityAuthError(
                 f"{check.problem} {GET_A_NEW_ONE} {self._token_field()}. No Clarity call was made."
             )
+        settings = self.quota_settings
+        self.timeout  # noqa: B018  (reading the extra is the check)
+        subject = check.subject
+        if subject and settings.project_id != subject:
+            raise ClarityRequestError(
+                f"Connection '{self.clarity_conn_id}': its project_id extra is "
+                f"'{settings.project_id}', but its API token is for project '{subject}' (the "
+                f"token's own claim). Clarity would refuse the call, and the quota ledger would "
+                f"count it under the wrong project. Set project_id to '{subject}' or leave it "
+                f"empty, or paste the token of project '{settings.project_id}'. No Clarity call "
+                f"was made."
+            )
+        if self.token.fixed:
+            self.log.warning(
+                "Connection '%s': removed %s from the pasted API token before sending it; "
+                "paste the bare token to silence this.",
+                self.clarity_conn_id,
+                " and ".join(self.token.fixed),
+            )
+
+    def _check_host(self) -> None:
+        """Refuse to send the token in clear text, or to any URL that is not an origin."""
+        parts = urlsplit(self.base_url)
+        safe = parts.hostname and (
+            parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
+        )
+        if not safe:
+            raise ClarityRequestError(
+                f"Connection '{self.clarity_conn_id}' host {without_query(self.base_url)!r} is "
+                f"not an https URL. Use https://www.clarity.ms (or leave the host empty); plain "
+                f"http is only allowed for a local emulator on 127.0.0.1, ::1 or localhost."
+            )
+        if parts.path.strip("/") or parts.query:
+            raise ClarityRequestError(
+                f"Connection '{self.clarity_conn_id}' host {without_query(self.base_url)!r} has "
+                f"a path; the host is only the origin, e.g. {DEFAULT_HOST}, and the provider adds "
+                f"{API_ENDPOINT} itself. Fix the connection's host. No Clarity call was made."
+            )
+
+    def _where(self) -> Where:
+        return Where(
+            conn_id=self.clarity_conn_id,
+            base_url=self.base_url,
+            endpoint_url=self.url_from_endpoint(API_ENDPOINT),
+            token_field=self._token_field(),
+            settings=self.quota_settings,
+            token_check=self.token_check,
+            project_named=self._extra("project_id") not in (None, ""),
+            token=self.token.token,
+        )
 
     # ---------------------------------------------------------------------- the API call
 
@@ -274,8 +383,9 @@ class ClarityHook(HttpHook):
         instead of ``num_of_days`` and ``dimensions``. ``observer`` is told about every HTTP
         attempt, retries included.
 
-        :raises ClarityRequestError: invalid request or connection (nothing sent), or a 400.
-        :raises ClarityAuthError: 401, or no token in the connection (nothing sent).
+        :raises ClarityRequestError: invalid request or connection (nothing sent), a 400, a
+            redirect or another 4xx.
+        :raises ClarityAuthError: 401, or no usable token in the connection (nothing sent).
         :raises ClarityPermissionError: 403.
         :raises ClarityQuotaExceededError: 429 (never retried), or raised by ``observer``.
         :raises ClarityServerError: 5xx or no connection, after ``max_retries`` retries.
@@ -283,15 +393,35 @@ class ClarityHook(HttpHook):
         :raises ClarityDimensionFallbackError: Clarity ignored the requested dimensions.
         """
         request = request or ClarityRequest.build(num_of_days, dimensions)
+        return self.interpret(self.fetch(request, observer=observer), request)
+
+    def fetch(
+        self, request: ClarityRequest, *, observer: CallObserver | None = None
+    ) -> ClarityAnswer:
+        """Send ``request`` and return whatever answered, unchanged (5xx after retries too).
+
+        Refuses before sending what ``check_offline`` refuses. Redirects are never followed.
+
+        :raises ClarityError: nothing usable came back (no connection, a TLS failure, a body
+            that broke off), or ``observer`` refused the attempt.
+        """
+        self.check_offline()
         session = self.get_conn()
-        self._require_safe_transport()
-        self._refuse_expired_token()
         prepared = session.prepare_request(
             requests.Request("GET", self.url_from_endpoint(API_ENDPOINT), params=request.params())
         )
-        response = self._send_with_retries(session, prepared, request, observer)
-        self._raise_forstatus_of(response, request)
-        return self._parse(response, request)
+        return self._send_with_retries(session, prepared, request, observer)
+
+    def interpret(self, answer: ClarityAnswer, request: ClarityRequest) -> list[dict[str, Any]]:
+        """The payload of a usable answer, else the exception that says what to do.
+
+        Needs no network: it reads the connection only for the wording of its messages.
+        """
+        error = error_for_answer(answer, request, self._where())
+        if error is not None:
+            raise error
+        payload: list[dict[str, Any]] = answer.payload
+        return payload
 
     def _send_with_retries(
         self,
@@ -299,8 +429,9 @@ class ClarityHook(HttpHook):
         prepared: PreparedRequest,
         request: ClarityRequest,
         observer: CallObserver | None,
-    ) -> Response:
+    ) -> ClarityAnswer:
         attempts = self.max_retries + 1
+        outcomes: list[str] = []
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=self.retry_backoff, max=_MAX_BACKOFF_SECONDS),
@@ -310,20 +441,50 @@ class ClarityHook(HttpHook):
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._send_once(
+                    response = self._send_once(
                         session,
                         prepared,
                         request,
                         observer,
+                        outcomes,
                         attempt=attempt.retry_state.attempt_number,
                         attempts=attempts,
                     )
+                    return self._answer(response, outcomes)
             raise AssertionError("tenacity stopped without an outcome")  # pragma: no cover
         except AttemptFailed as exc:
             failure = exc
+        if failure.outcome.isdigit():  # 5xx on the last attempt: an answer, kept like any other
+            return ClarityAnswer(
+                status=int(failure.outcome),
+                body=failure.body,
+                payload=None,
+                host=without_query(self.base_url),
+                outcomes=tuple(outcomes),
+            )
         # Raised outside the except block so no requests exception (which holds the prepared
         # request, Authorization header included) is chained to what the user sees.
-        raise self._error_for_failure(failure, request)
+        raise error_for_failure(failure, request, self._where())
+
+    def _answer(self, response: Response, outcomes: list[str]) -> ClarityAnswer:
+        body = response.content
+        payload: Any = None
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = None
+        usable = 200 <= response.status_code < 300 and payload is not None
+        if not usable:
+            text = body.decode("utf-8", errors="replace")
+            body = scrub(text, self.token.token).encode("utf-8")
+        return ClarityAnswer(
+            status=response.status_code,
+            body=body,
+            payload=payload if usable else None,
+            host=without_query(self.base_url),
+            location=response.headers.get("Location"),
+            outcomes=tuple(outcomes),
+        )
 
     def _send_once(
         self,
@@ -331,60 +492,44 @@ class ClarityHook(HttpHook):
         prepared: PreparedRequest,
         request: ClarityRequest,
         observer: CallObserver | None,
+        outcomes: list[str],
         *,
         attempt: int,
         attempts: int,
     ) -> Response:
         if observer is not None:
             observer.before_call(request)
-        settings = session.merge_environment_settings(
-            prepared.url,
-            proxies=session.proxies,
-            stream=session.stream,
-            verify=session.verify,
-            cert=session.cert,
-        )
         response: Response | None = None
         failure: AttemptFailed | None = None
         try:
+            settings = session.merge_environment_settings(
+                prepared.url,
+                proxies=session.proxies,
+                stream=session.stream,
+                verify=session.verify,
+                cert=session.cert,
+            )
             response = session.send(
                 prepared,
                 timeout=(min(_CONNECT_TIMEOUT_SECONDS, self.timeout), self.timeout),
-                allow_redirects=True,
+                allow_redirects=False,
                 **settings,
             )
-        except requests.Timeout as exc:
-            failure = AttemptFailed(
-                "timeout",
-                f"no answer within {self.timeout:g} s ({type(exc).__name__})",
-                attempt=attempt,
-                retryable=True,
-            )
-        except requests.ConnectionError as exc:
-            failure = AttemptFailed(
-                "connection_error",
-                f"the connection failed or was dropped before an answer ({type(exc).__name__})",
-                attempt=attempt,
-                retryable=True,
-            )
-        except requests.RequestException as exc:
-            # The answer started (so the call most likely counted) but its body broke off.
-            failure = AttemptFailed(
-                "connection_error",
-                f"the answer broke off while its body was being read ({type(exc).__name__})",
-                attempt=attempt,
-                retryable=False,
-            )
+        except Exception as exc:  # classified, never chained: it may hold the header
+            failure = failure_for(exc, attempt=attempt, read_timeout=self.timeout)
         if response is not None and response.status_code >= 500:
             failure = AttemptFailed(
                 str(response.status_code),
                 f"HTTP {response.status_code}",
                 attempt=attempt,
                 retryable=True,
-                body=response.content,
+                body=scrub(
+                    response.content.decode("utf-8", errors="replace"), self.token.token
+                ).encode("utf-8"),
             )
         # Not `if response`: a Response is falsy for any 4xx/5xx status.
-        outcome = failure.outcome if failure is not None else str(status_of(response))
+        outcome = failure.outcome if failure is not None else str(response.status_code)  # type: ignore[union-attr]
+        outcomes.append(outcome)
         level = logging.INFO if outcome.startswith("2") else logging.WARNING
         self.log.log(
             level,
@@ -402,165 +547,39 @@ class ClarityHook(HttpHook):
         assert response is not None
         return response
 
-    def _error_for_failure(self, failure: AttemptFailed, request: ClarityRequest) -> ClarityError:
-        spent = (
-            f"{failure.attempt} attempt{'s' if failure.attempt != 1 else ''} "
-            f"(each may have cost one of the project's daily calls)"
-        )
-        if not failure.retryable and failure.outcome == "connection_error":
-            return ClarityResponseError(
-                f"Clarity's answer to {request.describe()} on connection "
-                f"'{self.clarity_conn_id}' broke off: {failure.detail}. The call most likely "
-                f"counted against today's quota. Not retried; try again later."
-            )
-        if failure.outcome.isdigit():
-            return ClarityServerError(
-                f"Clarity answered HTTP {failure.outcome} to {request.describe()} after {spent}; "
-                f"body: {excerpt(failure.body)}. This is a problem on Clarity's side and has "
-                f"lasted for days in the past: try again later, and check the Clarity status "
-                f"and forums if it persists."
-            )
-        return ClarityServerError(
-            f"Could not get an answer from Clarity at {self.base_url} for {request.describe()} "
-            f"after {spent}: {failure.detail}. Check network access to the host, proxies and "
-            f"the connection's host; if they are fine, Clarity may be down: try again later."
-        )
-
-    def _raise_forstatus_of(self, response: Response, request: ClarityRequest) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        conn = self.clarity_conn_id
-        if status == 401:
-            token_check = inspect_token(self._token_from(self.connection))
-            why = token_check.problem or (
-                f"The API token looks like an unexpired Clarity Data Export token (project "
-                f"{token_check.subject or '(unknown)'}), but Clarity rejected it: it may have been "
-                f"revoked in Clarity, or only part of it was pasted."
-            )
-            raise ClarityAuthError(
-                f"Clarity answered 401 (unauthorised) for connection '{conn}'. {why} "
-                f"{GET_A_NEW_ONE} {self._token_field()}."
-            )
-        if status == 403:
-            subject = inspect_token(self._token_from(self.connection)).subject
-            named = self._extra("project_id") not in (None, "")
-            mismatch = (
-                f" (the token names project '{subject}', the connection's project_id is "
-                f"'{self.project_id}')"
-                if named and subject and subject != self.project_id
-                else ""
-            )
-            raise ClarityPermissionError(
-                f"Clarity answered 403 (forbidden) for connection '{conn}': its API token may not "
-                f"export project '{self.project_id}'. The token belongs to another project"
-                f"{mismatch} or lacks the Data.Export scope. In the Clarity project you want to "
-                f"export, generate a token in Settings > Data Export and paste it into "
-                f"{self._token_field()}."
-            )
-        if status == 429:
-            reset_at = self.quota_settings.reset_after_429(datetime.now(UTC), margin=False)
-            if self.quota_window is Window.ROLLING:
-                when = (
-                    f"With the connection's rolling window, a call is expected to be free again "
-                    f"by {utc_text(reset_at)}."
-                )
-            else:
-                when = (
-                    f"Clarity does not say when; the daily window is assumed to restart at "
-                    f"00:00 UTC ({utc_text(reset_at)})."
-                )
-            raise ClarityQuotaExceededError(
-                f"Clarity answered 429: project '{self.project_id}' has spent its daily limit of "
-                f"{self.daily_limit} calls (calls from outside Airflow count too). {when} Not "
-                f"retried, since every retry would be refused too. See who spent today's calls "
-                f"with `python -m airflow_provider_clarity.quota usage {conn}`; to leave calls "
-                f"for people and scripts outside Airflow, set the connection's 'reserve' extra.",
-                reset_at=reset_at,
-                source="api",
-            )
-        if status == 400:
-            raise ClarityRequestError(
-                f"Clarity answered 400 (bad request) to {request.params()} on connection "
-                f"'{conn}'; body: {excerpt(response.content)}. Check num_of_days (1-3) and the "
-                f"dimension names ({valid_names()})."
-            )
-        raise ClarityRequestError(
-            f"Clarity answered HTTP {status} to {request.describe()} at "
-            f"{self.url_from_endpoint(API_ENDPOINT)}; body: {excerpt(response.content)}. "
-            f"Check the connection's host: it should be {DEFAULT_HOST} (or empty)."
-        )
-
-    def _parse(self, response: Response, request: ClarityRequest) -> list[dict[str, Any]]:
-        body = response.content
-        problem: str | None = None
-        payload: Any = None
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            problem = "is not valid JSON (it may have been cut off)"
-        if problem is None:
-            problem = payload_problem(payload)
-        if problem is not None:
-            raise ClarityResponseError(
-                f"Clarity answered {response.status_code} to {request.describe()} but the body "
-                f"{problem}: {len(body)} bytes, starting {excerpt(body)}. The call counted "
-                f"against today's quota; it was not retried. Try again later; if it persists, "
-                f"Clarity's format may have changed."
-            )
-        if request.dimensions and _ignored_dimensions(payload, request.dimensions):
-            raise ClarityDimensionFallbackError(
-                f"Clarity ignored the requested dimensions ({', '.join(request.dimensions)}) and "
-                f"sent the no-dimension snapshot ({len(payload)} blocks, no row carries them). The "
-                f"call counted against today's quota; the raw answer is kept on the exception's "
-                f"'payload'. Check the dimension names against {valid_names()}.",
-                payload=payload,
-                dimensions=request.dimensions,
-            )
-        return payload
-
     # ----------------------------------------------------------------- test_connection
 
     def test_connection(self) -> tuple[bool, str]:
         """Check the connection without calling Clarity (each call is one of ten a day).
 
-        Checks the token is present, is a JWT for ``clarity.data-exporter`` and has not
-        expired, that the host is https (plain http only on loopback), and that the extras
-        parse. A successful result also says when the ``clarity_api`` pool is missing, since
-        Clarity export tasks would then never be scheduled.
+        The same checks as before every call (``check_offline``): a usable token (what was
+        pasted is cleaned as for a call), a JWT for ``clarity.data-exporter`` that has not
+        expired, a ``project_id`` that matches the token's project, an https origin as host
+        (plain http only on loopback), and extras that parse. A successful result also says
+        when the ``clarity_api`` pool is missing, since Clarity export tasks would then
+        never be scheduled.
         """
         try:
-            token = self._token_from(self.connection)
-            self._require_safe_transport()
-            self.quota_settings  # noqa: B018  (reading the extras is the check)
+            self.check_offline()
         except ClarityError as exc:
-            return False, str(exc)
+            return False, str(exc).replace(self._token_field(), "the connection's API token field")
         except Exception as exc:
-            return False, f"Could not read connection '{self.clarity_conn_id}': {exc}"
-
-        token_check = inspect_token(token)
-        if token_check.problem is not None:
-            fix = f"{GET_A_NEW_ONE} the connection's API token field."
-            return False, f"{token_check.problem} {fix}"
-        if token_check.expires is None:
+            return (
+                False,
+                f"Could not read connection '{self.clarity_conn_id}': {type(exc).__name__}",
+            )
+        check = self.token_check
+        if check.problem is not None:
+            return False, f"{check.problem} {GET_A_NEW_ONE} the connection's API token field."
+        if check.expires is None:
             expiry_text = "has no expiry date"
         else:
-            expiry_text = f"expires on {utc_text(token_check.expires, minutes=True)}"
+            expiry_text = f"expires on {utc_text(check.expires, minutes=True)}"
         message = (
-            f"Token for project {token_check.subject or '(unknown)'} is valid; {expiry_text}. "
+            f"Token for project {check.subject or '(unknown)'} is valid; {expiry_text}. "
             f"No API call was made (Clarity allows 10 a day)."
         )
+        if self.token.fixed:
+            message += f" Removed {' and '.join(self.token.fixed)} from the pasted token."
         note = missing_pool_note()
         return True, message if note is None else f"{message} {note}"
-
-
-def _ignored_dimensions(payload: list[dict[str, Any]], dimensions: tuple[str, ...]) -> bool:
-    """True when the payload has rows but none carries a requested dimension key."""
-    wanted = {name.lower() for name in dimensions}
-    has_rows = False
-    for block in payload:
-        for row in block["information"]:
-            has_rows = True
-            if any(str(key).lower() in wanted for key in row):
-                return False
-    return has_rows

@@ -27,6 +27,7 @@ Where the raw snapshot is kept, so that a retry or re-run of the same task insta
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
@@ -38,6 +39,7 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipExcept
 from airflow_provider_clarity import normalize
 from airflow_provider_clarity._api import ROW_CAP
 from airflow_provider_clarity._formats import OUTPUT_FORMATS, encode
+from airflow_provider_clarity._lineage import emit_asset_event, openlineage_facets, outlet_for
 from airflow_provider_clarity._snapshot import (
     RawSnapshot,
     SnapshotStore,
@@ -46,7 +48,6 @@ from airflow_provider_clarity._snapshot import (
 )
 from airflow_provider_clarity._storage import (
     asset_uri,
-    is_local,
     require_writable,
     resolve_path,
     write_atomic,
@@ -54,6 +55,7 @@ from airflow_provider_clarity._storage import (
 from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
+    ClarityError,
     ClarityQuotaExceededError,
     ClarityRequestError,
 )
@@ -222,7 +224,11 @@ class ClarityExportOperator(BaseOperator):
         if snapshot is None:
             self._refuse_stale_window(context, request)
             snapshot = self._fetch(context, request, store)
-        return self._deliver(context, request, snapshot, store, destination)
+        try:
+            payload = self.hook.interpret(snapshot.to_answer(), request)
+        except ClarityQuotaExceededError as exc:  # a 429: calls outside Airflow spent the day
+            self._quota_exhausted(self._call_ledger or self._ledger(context), exc)
+        return self._deliver(context, request, snapshot, payload, store, destination)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after waiting for the quota reset: check everything again from the start.
@@ -234,26 +240,41 @@ class ClarityExportOperator(BaseOperator):
         return self.execute(context)
 
     def _kept_snapshot(self, store: SnapshotStore, request: ClarityRequest) -> RawSnapshot | None:
-        if self.force_refresh:
-            return None
+        """The answer this task instance kept, when a re-run may read it instead of calling.
+
+        The store is read even with ``force_refresh``: reading it is what proves, before a
+        call is spent, that the answer can be kept there (credentials, bucket, permissions).
+        """
         snapshot = store.load()
-        if snapshot is None:
+        if snapshot is None or self.force_refresh:
             return None
-        if not snapshot.matches(request.params(), self.hook.project_id):
+        host = self.hook.base_url
+        if not snapshot.matches(request.params(), self.hook.project_id, host):
             self.log.warning(
-                "The raw snapshot kept at %s answers %s for project '%s', not this task's %s for "
-                "project '%s'; fetching again.",
+                "The raw snapshot kept at %s answers %s for project '%s' at %s, not this task's "
+                "%s for project '%s' at %s; fetching again.",
                 store.location,
                 snapshot.request,
                 snapshot.project_id,
+                snapshot.host,
                 request.params(),
                 self.hook.project_id,
+                host,
+            )
+            return None
+        if not snapshot.reusable:
+            self.log.info(
+                "The answer kept at %s is Clarity's HTTP %d, which says nothing about the data; "
+                "calling again.",
+                store.location,
+                snapshot.status,
             )
             return None
         self.log.info(
-            "Reusing the raw snapshot kept at %s (exported_at %s); no Clarity call spent. "
-            "Set force_refresh=True to fetch again.",
+            "Reusing the raw snapshot kept at %s (HTTP %d, exported_at %s); no Clarity call "
+            "spent. Set force_refresh=True to fetch again.",
             store.location,
+            snapshot.status,
             snapshot.exported_at.isoformat(),
         )
         if snapshot.fallback:
@@ -290,23 +311,28 @@ class ClarityExportOperator(BaseOperator):
     def _fetch(
         self, context: Context, request: ClarityRequest, store: SnapshotStore
     ) -> RawSnapshot:
-        """Spend one call (if the ledger allows) and keep the answer before anything else."""
+        """Spend one call (if the ledger allows) and keep the answer, whatever it is."""
         ledger = self._ledger(context)
         self._call_ledger = ledger
         exported_at = datetime.now(UTC)
-        project_id = self.hook.project_id
         try:
-            payload = self.hook.get_live_insights(request=request, observer=ledger)
+            answer = self.hook.fetch(request, observer=ledger)
         except ClarityQuotaExceededError as exc:
             self._quota_exhausted(ledger, exc)
-        except ClarityDimensionFallbackError as exc:
-            self._keep(
-                store,
-                RawSnapshot(request.params(), project_id, exported_at, exc.payload, fallback=True),
-            )
-            raise
-        snapshot = RawSnapshot(request.params(), project_id, exported_at, payload)
+        snapshot = RawSnapshot.from_answer(
+            request.params(), self.hook.project_id, exported_at, answer
+        )
+        if answer.payload is not None and 200 <= answer.status < 300:
+            # Mark a no-dimension answer to a breakdown request, so a re-run says so at once.
+            try:
+                self.hook.interpret(answer, request)
+            except ClarityDimensionFallbackError:
+                snapshot = replace(snapshot, fallback=True)
+            except ClarityError:
+                pass
         self._keep(store, snapshot)
+        if answer.all_attempts_failed_on_clarity:
+            ledger.mark_degraded()
         return snapshot
 
     def _keep(self, store: SnapshotStore, snapshot: RawSnapshot) -> None:
@@ -328,7 +354,10 @@ class ClarityExportOperator(BaseOperator):
         except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
             raise error from None
         reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
-        why = "Clarity answered 429" if error.source == "api" else "the quota ledger is spent"
+        why = {
+            "api": "Clarity answered 429",
+            "degraded": "Clarity is failing with HTTP 5xx; waiting out the cool-down",
+        }.get(error.source, "the quota ledger is spent")
         if self.on_quota_exhausted == "fail":
             text = str(error)
             # The ledger's message ends with a command: keep a full stop from joining it.
@@ -365,6 +394,7 @@ class ClarityExportOperator(BaseOperator):
         context: Context,
         request: ClarityRequest,
         snapshot: RawSnapshot,
+        payload: list[dict[str, Any]],
         store: SnapshotStore,
         destination: ObjectStoragePath | None,
     ) -> list[dict[str, Any]] | ExportSummary:
@@ -375,8 +405,8 @@ class ClarityExportOperator(BaseOperator):
             "num_of_days": request.num_of_days,
         }
         if destination is None:
-            records = normalize.to_records(snapshot.response, **metadata)
-            rows_per_metric, truncated = normalize.block_sizes(snapshot.response)
+            records = normalize.to_records(payload, **metadata)
+            rows_per_metric, truncated = normalize.block_sizes(payload)
             calls_remaining = self._calls_remaining(context)
             self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining)
             if len(records) > self.xcom_warn_rows:
@@ -387,8 +417,8 @@ class ClarityExportOperator(BaseOperator):
                     self.xcom_warn_rows,
                 )
             return records
-        self._write(destination, encode(snapshot.response, self.output_format, **metadata), store)
-        rows_per_metric, truncated = normalize.block_sizes(snapshot.response)
+        self._write(destination, encode(payload, self.output_format, **metadata), store)
+        rows_per_metric, truncated = normalize.block_sizes(payload)
         summary = ExportSummary(
             path=str(destination),
             raw_path=store.location,
@@ -451,27 +481,14 @@ class ClarityExportOperator(BaseOperator):
 
     def _declare_outlet(self) -> Asset | AssetAlias | None:
         """Declare the asset this task writes: the URI itself, or an alias when templated."""
-        if self.destination is None:
-            return None
-        outlet: Asset | AssetAlias
-        if isinstance(self.destination, str | ObjectStoragePath) and "{{" not in str(
-            self.destination
-        ):
-            outlet = Asset(uri=asset_uri(self.destination))
-        else:
-            owner = f"{self.dag_id}/" if self.has_dag() else ""
-            outlet = AssetAlias(name=f"clarity/{owner}{self.task_id}")
-        self.outlets = [*self.outlets, outlet]
+        owner = f"{self.dag_id}/" if self.has_dag() else ""
+        outlet = outlet_for(self.destination, alias=f"clarity/{owner}{self.task_id}")
+        if outlet is not None:
+            self.outlets = [*self.outlets, outlet]
         return outlet
 
     def _emit_asset_event(self, context: Context, uri: str, extra: dict[str, Any]) -> None:
-        outlet_events = context.get("outlet_events")
-        if self._outlet is None or outlet_events is None:
-            return
-        if isinstance(self._outlet, AssetAlias):
-            outlet_events[self._outlet].add(Asset(uri=uri), extra=extra)
-        else:
-            outlet_events[self._outlet].extra.update(extra)
+        emit_asset_event(context.get("outlet_events"), self._outlet, uri, extra)
 
     # ------------------------------------------------------------------ small helpers
 
@@ -523,21 +540,8 @@ class ClarityExportOperator(BaseOperator):
 
         Returns ``None`` when the ``openlineage`` extra is not installed.
         """
-        try:
-            from airflow.providers.common.compat.openlineage.facet import Dataset
-            from airflow.providers.openlineage.extractors import OperatorLineage
-        except ImportError:
-            return None
         project_id = self._project_id or self.hook.project_id
-        inputs = [Dataset(namespace=self.hook.base_url, name=f"project/{project_id}/live-insights")]
-        outputs = []
-        if self._written is not None:
-            path = self._written
-            if is_local(path):  # OpenLineage names local files by their absolute path.
-                outputs.append(Dataset(namespace="file", name=path.path))
-            else:
-                outputs.append(Dataset(namespace=path.namespace, name=path.key))
-        return OperatorLineage(inputs=inputs, outputs=outputs)
+        return openlineage_facets(self.hook.base_url, project_id, self._written)
 
 
 def _absolute_or_templated(

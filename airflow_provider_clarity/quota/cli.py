@@ -20,7 +20,14 @@ __all__ = ["ledger_for", "main"]
 def _stored_settings(project_id: str, stored: Any) -> QuotaSettings | None:
     if not isinstance(stored, dict):
         return None
-    names = ("daily_limit", "reserve", "window", "rolling_window_seconds", "reset_margin_seconds")
+    names = (
+        "daily_limit",
+        "reserve",
+        "window",
+        "rolling_window_seconds",
+        "reset_margin_seconds",
+        "degraded_cooldown_seconds",
+    )
     values = {name: stored[name] for name in names if name in stored}
     return QuotaSettings(project_id, **values) if values else None
 

@@ -12,6 +12,11 @@ Rules
       knows which project to charge, so they stop counting once their outcome is known.
     * A 429 marks the project spent until ``QuotaSettings.reset_after_429``, because calls
       made outside Airflow are invisible to the ledger.
+    * ``mark_degraded`` (called when Clarity failed every attempt of a call with a 5xx)
+      stops every task from calling for ``degraded_cooldown_seconds``: they wait as for the
+      quota instead of each spending their attempts into an outage. The first call after
+      the cool-down is a probe: a 5xx on it starts a new cool-down at once (so the probe
+      is one attempt, not three), any other answer from Clarity ends the degraded state.
     * When a call stops counting and when a day starts are ``settings.py``'s reset rules.
     * Calls older than ``QuotaSettings.keep_for()`` are pruned on every write. The stored
       ``settings`` are what the last writer used, so ``usage`` can report a project by id.
@@ -54,7 +59,11 @@ from airflow_provider_clarity.quota.report import (
 )
 from airflow_provider_clarity.quota.store import LedgerStore, VariableLedgerStore, ledger_key
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.settings import QuotaSettings, Window
+from airflow_provider_clarity.settings import (
+    DEFAULT_DEGRADED_COOLDOWN_SECONDS,
+    QuotaSettings,
+    Window,
+)
 
 __all__ = ["QuotaLedger"]
 
@@ -96,8 +105,10 @@ class QuotaLedger:
         store: LedgerStore | None = None,
         clock: Callable[[], datetime] | None = None,
         reset_margin_seconds: float | None = None,
+        degraded_cooldown_seconds: int = DEFAULT_DEGRADED_COOLDOWN_SECONDS,
     ) -> None:
         self.settings = QuotaSettings(
+            degraded_cooldown_seconds=degraded_cooldown_seconds,
             project_id=project_id,
             daily_limit=daily_limit,
             reserve=reserve,
@@ -133,6 +144,7 @@ class QuotaLedger:
             window=settings.window,
             rolling_window_seconds=settings.rolling_window_seconds,
             reset_margin_seconds=settings.reset_margin_seconds,
+            degraded_cooldown_seconds=settings.degraded_cooldown_seconds,
             **kwargs,
         )
 
@@ -286,6 +298,16 @@ class QuotaLedger:
             )
             position = len(state.calls) - 1
         state.calls[position] = state.calls[position].finished(outcome, now)
+        if state.degraded_until is not None and state.degraded_until <= now:
+            if outcome.isdigit() and outcome >= "500":  # the probe failed: cool down again
+                self._start_cooldown(state, now)
+            elif outcome.isdigit():  # Clarity answered: it is back
+                state.degraded_until = None
+                log.info(
+                    "Clarity answered %s for project %s: no longer degraded.",
+                    outcome,
+                    self.project_id,
+                )
         if outcome == "429":
             until = self.settings.reset_after_429(now)
             current = state.exhausted_until
@@ -302,6 +324,32 @@ class QuotaLedger:
         self._save(state, now)
         self.remaining_after_last_call = self._available_at(state, now)
 
+    def mark_degraded(self) -> datetime | None:
+        """Let no task call for the cool-down: Clarity just failed every attempt with a 5xx.
+
+        Returns the end of the cool-down (``None`` when ``degraded_cooldown_seconds`` is 0).
+        """
+        state = self._load()
+        now = self.now()
+        until = self._start_cooldown(state, now)
+        self._save(state, now)
+        return until
+
+    def _start_cooldown(self, state: LedgerState, now: datetime) -> datetime | None:
+        if not self.settings.degraded_cooldown_seconds:
+            return None
+        until = now + self.settings.degraded_cooldown
+        state.degraded_until = (
+            until if state.degraded_until is None else max(until, state.degraded_until)
+        )
+        log.warning(
+            "Clarity failed every attempt with HTTP 5xx for project %s. To save the project's "
+            "calls, no task calls it until %s; the first call then is a probe.",
+            self.project_id,
+            utc_text(state.degraded_until),
+        )
+        return state.degraded_until
+
     # ------------------------------------------------------------------ window arithmetic
 
     def _counts_at(self, record: CallRecord, moment: datetime) -> bool:
@@ -311,6 +359,8 @@ class QuotaLedger:
 
     def _available_at(self, state: LedgerState, moment: datetime) -> int:
         if state.exhausted_until is not None and moment < state.exhausted_until:
+            return 0
+        if state.degraded_until is not None and moment < state.degraded_until:
             return 0
         used = sum(1 for r in state.calls if self._counts_at(r, moment))
         return max(0, self.capacity - used)
@@ -326,6 +376,8 @@ class QuotaLedger:
         candidates: set[datetime] = set()
         if state.exhausted_until is not None:
             candidates.add(state.exhausted_until)
+        if state.degraded_until is not None:
+            candidates.add(state.degraded_until)
         if settings.window is Window.ROLLING:
             candidates.update(
                 r.last_seen + settings.margin + settings.window_length for r in state.calls
@@ -348,6 +400,7 @@ class QuotaLedger:
             remaining=self._available_at(state, now),
             next_reset=self._next_reset(state, now, 1),
             exhausted_until=state.exhausted_until,
+            degraded_until=state.degraded_until,
         )
 
     def _exceeded(self, state: LedgerState, now: datetime, calls: int) -> ClarityQuotaExceededError:

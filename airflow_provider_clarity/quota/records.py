@@ -1,14 +1,16 @@
 """The ledger's records: ``CallRecord``, ``Outcome``, and the stored JSON document.
 
 STYLE: the data of the quota ledger and its on-disk format, nothing else. The document is
-version 1 and is read and written only here::
+version 2 (version 1, the same without ``degraded_until``, still reads) and is read and
+written only here::
 
     {
-      "version": 1,
+      "version": 2,
       "project_id": "demo-project",
       "settings": {"daily_limit": 10, "reserve": 0, "window": "utc_day",
                    "rolling_window_seconds": 86400, "reset_margin_seconds": 60.0},
       "exhausted_until": "2025-01-02T00:01:00+00:00" | null,
+      "degraded_until": "2025-01-01T06:30:00+00:00" | null,
       "calls": [
         {"id": "3f2c...", "at": "2025-01-01T06:00:01.5+00:00",
          "done_at": "2025-01-01T06:00:02.1+00:00" | null,
@@ -32,6 +34,7 @@ from airflow_provider_clarity.exceptions import ClarityError
 
 __all__ = [
     "OUTSIDE_AIRFLOW",
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "UNCHARGED_OUTCOMES",
     "CallRecord",
@@ -42,7 +45,9 @@ __all__ = [
     "write_document",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this module reads: 1 had no ``degraded_until``.
+READABLE_VERSIONS = (1, 2)
 OUTSIDE_AIRFLOW = "outside-airflow"
 
 
@@ -52,7 +57,19 @@ class Outcome(StrEnum):
     PENDING = "pending"
     """Recorded before sending; no answer yet (or the worker died while it was in flight)."""
     TIMEOUT = "timeout"
+    """Sent, no answer in time: Clarity may have counted it."""
     CONNECTION_ERROR = "connection_error"
+    """Dropped after sending, or the answer broke off: Clarity may have counted it."""
+    DNS_ERROR = "dns_error"
+    """The host name did not resolve: nothing was sent."""
+    CONNECTION_REFUSED = "connection_refused"
+    """Nothing accepted the connection: nothing was sent."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """No connection within the connect timeout: nothing was sent."""
+    TLS_ERROR = "tls_error"
+    """The TLS handshake failed (before the request, and its token, left): nothing was sent."""
+    NOT_SENT = "not_sent"
+    """The request could not be encoded: nothing left this machine."""
 
     @staticmethod
     def of_status(status: int) -> str:
@@ -60,9 +77,19 @@ class Outcome(StrEnum):
         return str(status)
 
 
-#: Refused before Clarity knows the project (invalid or expired token, another project's):
-#: these stop counting once their outcome is known.
-UNCHARGED_OUTCOMES = frozenset({"401", "403"})
+#: Outcomes that stop counting once known: a 401 or 403 (refused before Clarity knows the
+#: project), and attempts that certainly never reached a server.
+UNCHARGED_OUTCOMES = frozenset(
+    {
+        "401",
+        "403",
+        Outcome.DNS_ERROR,
+        Outcome.CONNECTION_REFUSED,
+        Outcome.CONNECT_TIMEOUT,
+        Outcome.TLS_ERROR,
+        Outcome.NOT_SENT,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,7 @@ class LedgerState:
 
     calls: list[CallRecord] = field(default_factory=list)
     exhausted_until: datetime | None = None
+    degraded_until: datetime | None = None
 
 
 def corrupt_message(key: str, why: str) -> str:
@@ -137,6 +165,16 @@ def read_document(data: Any, key: str) -> LedgerState:
     data = data or {}
     if not isinstance(data, dict) or not isinstance(data.get("calls", []), list):
         raise ClarityError(corrupt_message(key, "it is not a ledger document"))
+    version = data.get("version", 1)
+    if version not in READABLE_VERSIONS:
+        raise ClarityError(
+            corrupt_message(
+                key,
+                f"it is version {version!r}, newer than this provider reads "
+                f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade airflow-provider-clarity "
+                "on every worker",
+            )
+        )
     calls: list[CallRecord] = []
     for raw in data.get("calls", []):
         if not isinstance(raw, dict) or "at" not in raw:
@@ -154,19 +192,26 @@ def read_document(data: Any, key: str) -> LedgerState:
         )
     calls.sort(key=lambda record: record.at)
     exhausted = data.get("exhausted_until")
-    return LedgerState(calls, None if exhausted is None else _parse_time(exhausted, key))
+    degraded = data.get("degraded_until")
+    return LedgerState(
+        calls,
+        None if exhausted is None else _parse_time(exhausted, key),
+        None if degraded is None else _parse_time(degraded, key),
+    )
 
 
 def write_document(
     state: LedgerState, *, project_id: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """The JSON-ready version-1 document for ``state``."""
+    """The JSON-ready document (``SCHEMA_VERSION``) for ``state``."""
     exhausted_until = state.exhausted_until
+    degraded_until = state.degraded_until
     return {
         "version": SCHEMA_VERSION,
         "project_id": project_id,
         "settings": settings,
         "exhausted_until": None if exhausted_until is None else utc_iso(exhausted_until),
+        "degraded_until": None if degraded_until is None else utc_iso(degraded_until),
         "calls": [
             {
                 "id": record.id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from airflow_provider_clarity._values import utc_text
-from airflow_provider_clarity.exceptions import ClarityQuotaExceededError
+from airflow_provider_clarity.exceptions import ClarityDegradedError, ClarityQuotaExceededError
 from airflow_provider_clarity.quota.records import CallRecord
 from airflow_provider_clarity.settings import QuotaSettings
 
@@ -35,11 +35,17 @@ class QuotaStatus:
     remaining: int
     next_reset: datetime | None
     exhausted_until: datetime | None
+    degraded_until: datetime | None = None
 
     @property
     def exhausted(self) -> bool:
         """Whether a 429 marks the project spent right now."""
         return self.exhausted_until is not None and self.exhausted_until > self.now
+
+    @property
+    def degraded(self) -> bool:
+        """Whether a Clarity outage keeps every task from calling right now."""
+        return self.degraded_until is not None and self.degraded_until > self.now
 
 
 def _hours(delta: timedelta) -> str:
@@ -62,6 +68,11 @@ def usage_text(status: QuotaStatus) -> str:
     if status.exhausted and status.exhausted_until is not None:
         until = utc_text(status.exhausted_until)
         lines.append(f"  exhausted:  Clarity answered 429; counted as spent until {until}")
+    if status.degraded and status.degraded_until is not None:
+        until = utc_text(status.degraded_until)
+        lines.append(
+            f"  degraded:   Clarity failed every attempt with 5xx; no call until {until} (a probe)"
+        )
     if status.next_reset is None:
         lines.append("  next call:  never (the reserve keeps every call for people outside)")
     else:
@@ -105,11 +116,20 @@ def exceeded_error(
             "Clarity answered 429, so calls made outside Airflow used the rest; the project "
             f"counts as spent until {utc_text(status.exhausted_until)}."
         )
+    if status.degraded and status.degraded_until is not None:
+        parts.append(
+            "Clarity failed every attempt of a recent call with HTTP 5xx (an outage), so to save "
+            f"the project's calls no task calls it until {utc_text(status.degraded_until)}; the "
+            "first call then is one probe. Set the connection's degraded_cooldown_seconds extra "
+            "to 0 to turn this off."
+        )
     if reset_at is None:
         parts.append(never_message(settings, calls))
     else:
         parts.append(f"Enough calls are available again at {utc_text(reset_at)}.")
     parts.append(f"Details: python -m airflow_provider_clarity.quota usage {settings.project_id}")
+    if status.degraded:
+        return ClarityDegradedError(" ".join(parts), reset_at=reset_at, source="degraded")
     return ClarityQuotaExceededError(" ".join(parts), reset_at=reset_at, source="ledger")
 
 

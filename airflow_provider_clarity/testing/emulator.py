@@ -50,7 +50,16 @@ AUDIENCE = "clarity.data-exporter"
 EXPORT_SCOPE = "Data.Export"
 QUOTA_MESSAGE = b"Exceeded daily limit"
 
-FaultKind = Literal["server_error", "slow", "drop", "truncated"]
+FaultKind = Literal[
+    "server_error",
+    "slow",
+    "drop",
+    "truncated",
+    "redirect",
+    "echo_gateway",
+    "html_200",
+    "ignore_dimensions",
+]
 Window = Literal["utc_day", "rolling"]
 Traffic = Literal["normal", "empty"]
 Spelling = bool | Literal["mixed"]
@@ -94,6 +103,7 @@ class _Fault:
     kind: FaultKind
     remaining: int  # -1: until cleared
     delay: float
+    location: str = ""
 
 
 @dataclass
@@ -407,6 +417,7 @@ class ClarityEmulator:
         *,
         delay: float = 5.0,
         permanent: bool = False,
+        location: str | None = None,
     ) -> None:
         """Make the next ``count`` calls misbehave (``count=-1`` or ``permanent``: until cleared).
 
@@ -418,13 +429,22 @@ class ClarityEmulator:
         - ``drop``: close the connection without sending anything.
         - ``truncated``: a 200 whose JSON body is cut in half (Content-Length matches the cut
           body, so the client sees bad JSON, not a broken connection).
+        - ``redirect``: 302 to ``location`` (default: this endpoint itself, a redirect loop
+          when permanent).
+        - ``echo_gateway``: 502 from a gateway that echoes the request, headers and all
+          (``Authorization`` unredacted), into its HTML error page.
+        - ``html_200``: a 200 with a sign-in page, as a captive portal or proxy sends.
+        - ``ignore_dimensions``: a 200 with the no-dimension snapshot, as the live API sends
+          for dimension names it ignores.
         """
         if kind not in get_args(FaultKind):
             raise ValueError(f"Unknown fault kind {kind!r}; use one of {get_args(FaultKind)}")
         if count == 0 or count < -1:
             raise ValueError("count must be a positive number of calls, or -1 for permanent")
         with self._lock:
-            self._faults.append(_Fault(kind, -1 if permanent else count, delay))
+            self._faults.append(
+                _Fault(kind, -1 if permanent else count, delay, location or self.endpoint_url)
+            )
 
     def clear_faults(self) -> None:
         """Forget every pending fault, permanent ones included."""
@@ -586,7 +606,7 @@ class ClarityEmulator:
                 self._ledger.setdefault(project, []).append(arrived)
                 reserved = True
                 fault = self._take_fault()
-            outcome = self._answer_call(project, params, fault)
+            outcome = self._answer_call(project, params, fault, handler)
         finally:
             counted = reserved and (
                 outcome.status == 200 or (self.count_failed_calls and outcome.status != 429)
@@ -615,8 +635,25 @@ class ClarityEmulator:
             else:
                 handler.reply(outcome)
 
-    def _answer_call(self, project: str, params: dict[str, str], fault: _Fault | None) -> _Outcome:
+    def _answer_call(
+        self,
+        project: str,
+        params: dict[str, str],
+        fault: _Fault | None,
+        handler: _Handler | None = None,
+    ) -> _Outcome:
         if fault is not None:
+            if fault.kind == "redirect":
+                return _Outcome(302, extra_headers={"Location": fault.location})
+            if fault.kind == "echo_gateway" and handler is not None:
+                echoed = "".join(f"{k}: {v}\n" for k, v in handler.headers.items())
+                page = f"<html><body><h1>502 Bad Gateway</h1><pre>{handler.requestline}\n{echoed}"
+                return _Outcome(502, f"{page}</pre></body></html>".encode(), "text/html")
+            if fault.kind == "html_200":
+                portal = b"<html><head><title>Sign in</title></head><body>Sign in</body></html>"
+                return _Outcome(200, portal, "text/html; charset=utf-8")
+            if fault.kind == "ignore_dimensions":
+                params = {k: v for k, v in params.items() if not k.startswith("dimension")}
             if fault.kind == "server_error":
                 return _Outcome(500)
             if fault.kind == "drop":

@@ -579,8 +579,10 @@ def test_unreachable_host_raises_server_error_after_retries(
     observer = RecordingObserver()
     with pytest.raises(ClarityServerError) as info:
         ClarityHook(CONN_ID, max_retries=1, retry_backoff=0.01).get_live_insights(observer=observer)
-    assert observer.outcomes == ["connection_error", "connection_error"]
-    assert "Check network access" in str(info.value)
+    # Nothing listened: the request certainly never reached Clarity, so it is not charged.
+    assert observer.outcomes == ["connection_refused", "connection_refused"]
+    assert "nothing accepted a connection" in str(info.value)
+    assert "no call was spent" in str(info.value)
 
 
 # ------------------------------------------------------------------ response validation
@@ -742,7 +744,7 @@ def test_settings_come_from_extras_and_are_coerced(
     )
     hook = ClarityHook(CONN_ID)
     assert hook.base_url == "https://www.clarity.ms"
-    assert hook.project_id == CONN_ID
+    assert hook.project_id == PROJECT  # no project_id extra: the project the token names
     assert (hook.daily_limit, hook.reserve) == (12, 3)
     assert (hook.quota_window, hook.rolling_window_seconds) == ("rolling", 3600)
 

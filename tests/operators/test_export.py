@@ -29,7 +29,6 @@ from airflow_provider_clarity.exceptions import (
     ClarityQuotaExceededError,
     ClarityRequestError,
 )
-from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
@@ -355,15 +354,10 @@ def test_without_any_place_to_keep_raw_it_warns_and_still_exports(
 
 
 def test_dimension_fallback_is_kept_and_not_called_again(
-    conn: str, clarity_emulator: ClarityEmulator, monkeypatch: pytest.MonkeyPatch
+    conn: str, clarity_emulator: ClarityEmulator
 ) -> None:
-    fallback_payload = [{"metricName": "Traffic", "information": [{"totalSessionCount": "5"}]}]
-
-    def ignored_dimensions(self: ClarityHook, **kwargs: Any) -> Any:
-        requests.get(clarity_emulator.base_url)  # the call Clarity counted
-        raise ClarityDimensionFallbackError("ignored", payload=fallback_payload, dimensions=("OS",))
-
-    monkeypatch.setattr(ClarityHook, "get_live_insights", ignored_dimensions)
+    # The live API answers a breakdown it ignores with the no-dimension snapshot (a 200).
+    clarity_emulator.inject_fault("ignore_dimensions")
     state = FakeTaskStateStore()
     with pytest.raises(ClarityDimensionFallbackError):
         ClarityExportOperator(task_id="export", dimensions="OS").execute(
@@ -371,7 +365,7 @@ def test_dimension_fallback_is_kept_and_not_called_again(
         )
     kept = state.values["clarity_raw_snapshot"]
     assert kept["fallback"] is True
-    assert kept["response"] == fallback_payload
+    assert kept["response"] == clarity_emulator.payload(PROJECT)
 
     with pytest.raises(ClarityDimensionFallbackError, match="force_refresh=True"):
         ClarityExportOperator(task_id="export", dimensions="OS").execute(
