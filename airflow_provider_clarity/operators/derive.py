@@ -82,15 +82,17 @@ class ClarityDeriveOperator(BaseOperator):
         request = snapshot.request
         dims = [request[k] for k in ("dimension1", "dimension2", "dimension3") if request.get(k)]
         metadata = {"exported_at": snapshot.exported_at, "num_of_days": request["numOfDays"]}
+        # Every roll-up is checked before anything is written: one unsound output fails all.
+        derived = {b: roll_up(snapshot.response, dims, b) for b in self.outputs}
         written: dict[str, Any] = {}
         for breakdown, destination in self.outputs.items():
-            derived = roll_up(snapshot.response, dims, breakdown)
             path = resolve_path(destination, what=f"outputs[{breakdown!r}]")
-            write_atomic(path, self._encode(derived, metadata))
-            rows = sum(len(b["information"]) for b in derived)
+            write_atomic(path, self._encode(derived[breakdown], metadata))
+            rows = sum(len(b["information"]) for b in derived[breakdown])
+            source = derived[breakdown].source
             self.log.info("Wrote %d rows by %r (derived from %s) to %s; no call spent.",
-                          rows, breakdown, derived.source, path)  # fmt: skip
-            written[breakdown] = {"path": str(path), "rows": rows, "derived_from": derived.source}
+                          rows, breakdown, source, path)  # fmt: skip
+            written[breakdown] = {"path": str(path), "rows": rows, "derived_from": source}
         return {"source": store.location, "exported_at": snapshot.exported_at.isoformat(),
                 "outputs": written}  # fmt: skip
 

@@ -94,14 +94,16 @@ def test_unsound_or_missing_sources_are_refused(
     with pytest.raises(ClarityRequestError, match="No clarity-raw/1 snapshot"):
         missing.execute(make_context())
 
+    clarity_emulator.configure_project(PROJECT, url_count=40)  # no block at the row cap
     ClarityExportOperator(
         task_id="export", dimensions="URL,Device", destination=str(tmp_path / "u.parquet")
     ).execute(make_context())
     summing_url = ClarityDeriveOperator(
         task_id="derive",
         source=str(tmp_path / "u.raw.json"),
-        outputs={"Device": str(tmp_path / "d")},
+        outputs={"URL": str(tmp_path / "url"), "Device": str(tmp_path / "d")},
     )
     with pytest.raises(ClarityRequestError, match="URL cannot be summed out"):
         summing_url.execute(make_context())
     assert not (tmp_path / "d").exists()
+    assert not (tmp_path / "url").exists()  # the sound one is not written either
