@@ -398,7 +398,7 @@ def referrer_table() -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for a in _ACQUISITION for r in a[4]))
 
 
-@functools.lru_cache(maxsize=8)  # ~15 MB a day; a 3-day window spans 4 UTC days
+@functools.lru_cache(maxsize=6)  # ~15 MB a day at most; a 3-day window spans 4 UTC days
 def generate_day(profile: _data.ProjectProfile, day: date) -> Population:
     """The sessions (and unrecorded visits) of ``profile``'s project that started on ``day``.
 
@@ -484,7 +484,7 @@ def days_between(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)  # calls within one refresh interval share a window
 def window(profile: _data.ProjectProfile, start: datetime, end: datetime) -> Population:
     """The sessions of ``profile``'s project that started in ``(start, end]``."""
     days = [generate_day(profile, day) for day in days_between(start, end)]
