@@ -30,7 +30,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Microsoft Clarity",
-                "python-modules": ["airflow_provider_clarity.operators.export"],
+                "python-modules": [
+                    "airflow_provider_clarity.operators.export",
+                    "airflow_provider_clarity.operators.derive",
+                ],
             }
         ],
         "sensors": [

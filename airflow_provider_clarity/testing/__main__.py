@@ -49,6 +49,23 @@ def _parser() -> argparse.ArgumentParser:
         help="Traffic field spellings: live (distinctUserCount), vendor (distantUserCount), mixed",
     )
     parser.add_argument("--os-key", default="Os", help="row key of the OS dimension (Os or OS)")
+    parser.add_argument(
+        "--row-cap-scope",
+        choices=("block", "response"),
+        default="block",
+        help="the 1000-row cap applies to each block, or to the whole response",
+    )
+    parser.add_argument(
+        "--refresh-seconds",
+        type=int,
+        default=3600,
+        help="answers end at the call time floored to this; 0 for the exact call time",
+    )
+    parser.add_argument(
+        "--mobile-app",
+        action="store_true",
+        help="answer for the project as a mobile app (DeadTapCount, PopularScreens...)",
+    )
     return parser
 
 
@@ -66,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         count_failed_calls=args.count_failed_calls,
         vendor_spelling=spellings[args.vendor_spelling],
         os_key=args.os_key,
+        row_cap_scope=args.row_cap_scope,
+        refresh_seconds=args.refresh_seconds,
     )
     done = threading.Event()
 
@@ -75,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with emulator:
-        emulator.configure_project(args.project)
+        emulator.configure_project(args.project, mobile_app=args.mobile_app)
         token = emulator.issue_token(args.project)
         conn = emulator.airflow_conn_json(token, project_id=args.project)
         print(f"CLARITY_EMULATOR_URL={emulator.base_url}")

@@ -1,17 +1,13 @@
-"""Deterministic, realistic Clarity payloads for the emulator.
+"""The emulated projects' vocabulary: dimension values, sites, URLs, and wire formats.
 
 Everything here is private to :mod:`airflow_provider_clarity.testing`. The shapes follow
 ``clarity-api-observed.md`` (the live service), not the vendor page, except where a knob
-asks for the vendor page's spellings.
-
-Every value is derived from ``random.Random`` seeded with a string built from the emulator
-seed, the project name and the request, so the same request always gets the same answer.
+asks for the vendor page's spellings. The sessions are generated in ``population.py`` and
+aggregated into answers in ``answers.py``.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import random
 import re
 import string
@@ -50,6 +46,17 @@ SNAPSHOT_BLOCKS: tuple[str, ...] = (
     "PopularPages",
 )
 MAX_ROWS = 1000
+#: A mobile-app project's names for the blocks and fields that differ from a website's.
+MOBILE_NAMES: dict[str, str] = {
+    "DeadClickCount": "DeadTapCount",
+    "RageClickCount": "RageTapCount",
+    "ScriptErrorCount": "ApplicationErrorCount",
+    "PopularPages": "PopularScreens",
+    "pagesViews": "screensViews",
+    "pagesPerSessionPercentage": "screensPerSessionPercentage",
+    "PagesPerSessionPercentage": "screensPerSessionPercentage",
+    "url": "screenName",
+}
 
 Spelling = bool | Literal["mixed"]
 Row = dict[str, Any]
@@ -83,7 +90,7 @@ _OSES: tuple[tuple[Value, float], ...] = (
     ("ChromeOS", 2),
     ("Other", 2),
 )
-_COUNTRIES: tuple[tuple[Value, float], ...] = tuple(
+COUNTRIES: tuple[tuple[Value, float], ...] = tuple(
     (name, 40 / (rank + 1) ** 1.1)
     for rank, name in enumerate(
         (
@@ -163,17 +170,17 @@ _CHANNELS: tuple[tuple[Value, float], ...] = (
     ("AI platform", 2),
     ("Other", 1),
 )
-_FIXED_VALUES: dict[str, tuple[tuple[Value, float], ...]] = {
+FIXED_VALUES: dict[str, tuple[tuple[Value, float], ...]] = {
     "Browser": _BROWSERS,
     "Device": _DEVICES,
-    "Country": _COUNTRIES,
+    "Country": COUNTRIES,
     "OS": _OSES,
     "Source": _SOURCES,
     "Medium": _MEDIUMS,
     "Campaign": _CAMPAIGNS,
     "Channel": _CHANNELS,
 }
-_REFERRERS: tuple[str, ...] = (
+REFERRERS: tuple[str, ...] = (
     "https://www.google.com/",
     "https://www.bing.com/",
     "https://l.facebook.com/",
@@ -221,23 +228,6 @@ _UTM_CAMPAIGNS = ("spring_sale_2025", "brand_search", "retargeting", "black-frid
 _TOKEN_CHARS = string.ascii_letters + string.digits + "_-"
 # One URL in this many is made longer than 800 characters (query strings full of tracking).
 _LONG_URL_EVERY = 40
-# Share of the total sessions in the Traffic row whose dimension values are all null.
-_NULL_ROW_SHARE = 0.02
-# Share of a block's rows kept when the population is under the 1000-row cap; Traffic keeps
-# all, so blocks differ in length like the live service's do.
-_BLOCK_FRACTION: dict[str, float] = {
-    "DeadClickCount": 0.55,
-    "ExcessiveScroll": 0.35,
-    "RageClickCount": 0.4,
-    "QuickbackClick": 0.6,
-    "ScriptErrorCount": 0.45,
-    "ErrorClickCount": 0.5,
-    "ScrollDepth": 0.9,
-    "Traffic": 1.0,
-    "EngagementTime": 0.9,
-}
-# Enumerate every combination up to this many; above it, sample combinations instead.
-_ENUMERATE_LIMIT = 5000
 
 
 @dataclass(frozen=True)
@@ -250,6 +240,8 @@ class ProjectProfile:
     url_weights: tuple[float, ...]
     titles: tuple[str, ...]
     daily_sessions: int
+    url_titles: tuple[str | None, ...] = ()
+    mobile_app: bool = False
 
 
 def _rng(*parts: object) -> random.Random:
@@ -305,35 +297,56 @@ def _title(path_url: str, site: str) -> str:
     return f"{words.capitalize()} | {site}"
 
 
-def build_profile(seed: int, project: str, url_count: int) -> ProjectProfile:
-    """Build the site of ``project``: ``url_count`` URLs, page titles and a traffic volume."""
+def _screen(rng: random.Random, index: int) -> str:
+    if index == 0:
+        return "MainActivity"
+    words = "".join(w.replace("-", " ").title().replace(" ", "") for w in rng.sample(_WORDS, 2))
+    return f"{words}{'Screen' if index % 2 else 'Activity'}{index}"
+
+
+def build_profile(
+    seed: int, project: str, url_count: int, *, mobile_app: bool = False
+) -> ProjectProfile:
+    """Build the site (or app) of ``project``: ``url_count`` URLs or screens, titles, volume.
+
+    Ad-click landing pages (the long URLs) have no title: their PageTitle bucket is null.
+    """
     rng = _rng("profile", seed, project)
     slug = re.sub(r"[^a-z0-9]+", "-", project.lower()).strip("-") or "project"
     base = f"https://www.{slug}.example"
-    urls = tuple(_make_url(rng, base, i) for i in range(url_count))
+    daily_sessions = rng.randrange(20_000, 80_000)
+    if mobile_app:
+        urls = tuple(_screen(rng, i) for i in range(url_count))
+    else:
+        urls = tuple(_make_url(rng, base, i) for i in range(url_count))
     # Popularity falls off like a Zipf law; the home page is the most visited.
     weights = tuple(1.0 / (i + 1) ** 0.9 for i in range(url_count))
     site = slug.replace("-", " ").title()
-    titles = tuple(dict.fromkeys(_title(u, site) for u in urls[:300]))
+    url_titles: tuple[str | None, ...] = tuple(
+        None if len(u) > 800 else (u if mobile_app else _title(u, site)) for u in urls
+    )
+    titles = tuple(dict.fromkeys(t for t in url_titles[:300] if t))
     return ProjectProfile(
         project=project,
         seed=seed,
         urls=urls,
         url_weights=weights,
         titles=titles,
-        daily_sessions=rng.randrange(20_000, 80_000),
+        daily_sessions=daily_sessions,
+        url_titles=url_titles,
+        mobile_app=mobile_app,
     )
 
 
-def _count(value: float) -> str | int:
+def count(value: float) -> str | int:
     """A count the way Clarity sends it: a string holding an int, or the integer 0."""
     number = int(value)
     return str(number) if number else 0
 
 
-def _pct(value: float) -> float | int:
+def pct(value: float) -> float | int:
     """A percentage the way Clarity sends it: 0, 100 or a float with 2 decimals."""
-    rounded = round(value, 2)
+    rounded = round(float(value), 2)
     if rounded <= 0:
         return 0
     if rounded >= 100:
@@ -350,206 +363,7 @@ def wire_key(dimension: str, os_key: str) -> str:
     return dimension
 
 
-def _values(profile: ProjectProfile, dimension: str) -> tuple[Sequence[Value], Sequence[float]]:
-    if dimension == "URL":
-        return profile.urls, profile.url_weights
-    pairs = _FIXED_VALUES[dimension]
-    return [v for v, _ in pairs], [w for _, w in pairs]
-
-
-def _combinations(
-    rng: random.Random, profile: ProjectProfile, dimensions: Sequence[str]
-) -> list[tuple[tuple[Value, ...], float]]:
-    """The dimension-value combinations seen in the window, with a weight each, heaviest first."""
-    columns = [_values(profile, d) for d in dimensions]
-    size = math.prod(len(values) for values, _ in columns)
-    found: dict[tuple[int, ...], float] = {}
-    if size <= _ENUMERATE_LIMIT:
-        for idx in itertools.product(*(range(len(values)) for values, _ in columns)):
-            # With several dimensions some combinations never occur (no Safari on Windows).
-            if len(columns) > 1 and rng.random() < 0.3:
-                continue
-            found[idx] = math.prod(columns[c][1][i] for c, i in enumerate(idx))
-    else:
-        cum = [list(itertools.accumulate(weights)) for _, weights in columns]
-        ranges = [range(len(values)) for values, _ in columns]
-        for _ in range(40):
-            draws = [rng.choices(ranges[c], cum_weights=cum[c], k=800) for c in range(len(columns))]
-            for idx in zip(*draws, strict=True):
-                found.setdefault(idx, math.prod(columns[c][1][i] for c, i in enumerate(idx)))
-            if len(found) > MAX_ROWS + 100:
-                break
-    if not found:
-        first = tuple(0 for _ in columns)
-        found[first] = 1.0
-    combos = [
-        (tuple(columns[c][0][i] for c, i in enumerate(idx)), w * rng.uniform(0.5, 1.5))
-        for idx, w in found.items()
-    ]
-    combos.sort(key=lambda item: item[1], reverse=True)
-    return combos
-
-
-def _traffic_row(
-    rng: random.Random, sessions: int, spelling: Spelling, index: int
-) -> dict[str, Any]:
-    bots = int(sessions * rng.uniform(0.0, 0.25)) if rng.random() > 0.2 else 0
-    users = int(sessions * rng.uniform(0.6, 0.95))
-    pages = rng.uniform(1.0, 4.5) if sessions else 0.0
-    vendor = spelling is True or (spelling == "mixed" and index % 2 == 1)
-    return {
-        "totalSessionCount": _count(sessions),
-        "totalBotSessionCount": _count(bots),
-        ("distantUserCount" if vendor else "distinctUserCount"): _count(users),
-        ("PagesPerSessionPercentage" if vendor else "pagesPerSessionPercentage"): _pct(pages),
-    }
-
-
-def _click_row(rng: random.Random, sessions: int, missing_fields: bool) -> dict[str, Any]:
-    with_metric = rng.uniform(0, 30) if rng.random() > 0.15 else 0.0
-    if not sessions:
-        with_metric = 0.0
-    row: dict[str, Any] = {
-        "sessionsCount": _count(sessions),
-        "sessionsWithMetricPercentage": _pct(with_metric),
-        "sessionsWithoutMetricPercentage": _pct(100 - round(with_metric, 2)),
-        "pagesViews": _count(sessions * rng.uniform(1.0, 4.0)),
-        "subTotal": _count(sessions * with_metric / 100 * rng.uniform(1.0, 4.0)),
-    }
-    if missing_fields and rng.random() < 0.05:
-        for key in rng.sample(sorted(row), rng.randrange(1, 3)):
-            del row[key]
-    return row
-
-
-def _metric_row(
-    block: str,
-    rng: random.Random,
-    sessions: int,
-    *,
-    spelling: Spelling,
-    missing_fields: bool,
-    index: int,
-) -> dict[str, Any]:
-    if block == "Traffic":
-        return _traffic_row(rng, sessions, spelling, index)
-    if block == "ScrollDepth":
-        depth = rng.uniform(10, 95) if sessions else 0.0
-        return {"averageScrollDepth": _pct(depth)}
-    if block == "EngagementTime":
-        total = sessions * rng.uniform(20, 300)
-        return {"totalTime": _count(total), "activeTime": _count(total * rng.uniform(0.2, 0.7))}
-    return _click_row(rng, sessions, missing_fields)
-
-
 def empty_payload(dimensions: Sequence[str]) -> list[Row]:
     """Every block with no rows: what Clarity answers for a project without traffic."""
     names = METRIC_BLOCKS if dimensions else METRIC_BLOCKS + SNAPSHOT_BLOCKS
     return [{"metricName": name, "information": []} for name in names]
-
-
-def dimensioned_payload(
-    profile: ProjectProfile,
-    *,
-    num_of_days: int,
-    dimensions: Sequence[str],
-    spelling: Spelling,
-    os_key: str,
-    missing_fields: bool,
-) -> list[Row]:
-    """The 9 metric blocks broken down by 1 to 3 valid ``dimensions`` (canonical names)."""
-    rng = _rng("dims", profile.seed, profile.project, num_of_days, *dimensions)
-    combos = _combinations(rng, profile, dimensions)
-    keys = [wire_key(d, os_key) for d in dimensions]
-    total_weight = sum(w for _, w in combos)
-    total_sessions = profile.daily_sessions * num_of_days * rng.uniform(0.9, 1.1)
-    sessions = [round(total_sessions * w / total_weight) for _, w in combos]
-    null_combo: tuple[Value, ...] = tuple(None for _ in dimensions)
-    has_null = any(values == null_combo for values, _ in combos)
-    null_sessions = round(total_sessions * _NULL_ROW_SHARE)
-
-    blocks: list[Row] = []
-    for block in METRIC_BLOCKS:
-        if block == "Traffic":
-            members = list(zip((v for v, _ in combos), sessions, strict=True))
-            if not has_null:
-                # The unattributed bucket: every dimension value null.
-                members.append((null_combo, null_sessions))
-                members.sort(key=lambda item: item[1], reverse=True)
-        elif len(combos) >= MAX_ROWS:
-            members = list(zip((v for v, _ in combos[:MAX_ROWS]), sessions, strict=False))
-        else:
-            keep = max(1, math.ceil(_BLOCK_FRACTION[block] * len(combos)))
-            members = list(zip((v for v, _ in combos[:keep]), sessions, strict=False))
-        rows: list[Row] = []
-        for index, (values, count) in enumerate(members[:MAX_ROWS]):
-            row = _metric_row(
-                block,
-                rng,
-                count,
-                spelling=spelling,
-                missing_fields=missing_fields,
-                index=index,
-            )
-            row.update(zip(keys, values, strict=True))
-            rows.append(row)
-        blocks.append({"metricName": block, "information": rows})
-    return blocks
-
-
-def _name_rows(rng: random.Random, pairs: Sequence[tuple[Value, float]], total: float) -> list[Row]:
-    weighted = [(name, w * rng.uniform(0.6, 1.4)) for name, w in pairs]
-    weight_sum = sum(w for _, w in weighted)
-    weighted.sort(key=lambda item: item[1], reverse=True)
-    return [
-        {"name": name, "sessionsCount": _count(total * w / weight_sum)}
-        for name, w in weighted[:MAX_ROWS]
-    ]
-
-
-def snapshot_payload(
-    profile: ProjectProfile,
-    *,
-    num_of_days: int,
-    spelling: Spelling,
-    missing_fields: bool,
-) -> list[Row]:
-    """The 16-block answer to a call without (valid) dimensions: totals plus top lists."""
-    rng = _rng("snapshot", profile.seed, profile.project, num_of_days)
-    total = round(profile.daily_sessions * num_of_days * rng.uniform(0.9, 1.1))
-    blocks: list[Row] = [
-        {
-            "metricName": block,
-            "information": [
-                _metric_row(
-                    block, rng, total, spelling=spelling, missing_fields=missing_fields, index=0
-                )
-            ],
-        }
-        for block in METRIC_BLOCKS
-    ]
-    # Sessions whose country could not be resolved come back with a null name.
-    countries = (*_COUNTRIES, (None, 0.8))
-    titles: list[tuple[Value, float]] = [
-        (title, 1.0 / (i + 1) ** 0.9) for i, title in enumerate(profile.titles)
-    ]
-    titles.append((None, 0.3))
-    referrers: list[tuple[Value, float]] = [("None", 40.0)]  # "None" is direct traffic
-    referrers += [(ref, 20.0 / (i + 1)) for i, ref in enumerate(_REFERRERS)]
-    lists = {
-        "Browser": _name_rows(rng, _BROWSERS, total),
-        "Device": _name_rows(rng, _DEVICES, total),
-        "OS": _name_rows(rng, _OSES, total),
-        "Country": _name_rows(rng, countries, total),
-        "PageTitle": _name_rows(rng, titles, total),
-        "ReferrerUrl": _name_rows(rng, referrers, total),
-    }
-    weight_sum = sum(profile.url_weights) or 1.0
-    pages = [
-        {"url": url, "visitsCount": _count(total * 1.6 * w / weight_sum * rng.uniform(0.8, 1.2))}
-        for url, w in zip(profile.urls[:MAX_ROWS], profile.url_weights, strict=False)
-    ]
-    for name in SNAPSHOT_BLOCKS:
-        rows = pages if name == "PopularPages" else lists[name]
-        blocks.append({"metricName": name, "information": rows})
-    return blocks

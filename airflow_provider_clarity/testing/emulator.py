@@ -33,6 +33,8 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import jwt
 
 from airflow_provider_clarity.testing import _data
+from airflow_provider_clarity.testing.answers import RowCapScope, WireStyle, answer
+from airflow_provider_clarity.testing.population import Population, window
 
 __all__ = [
     "API_PATH",
@@ -95,6 +97,8 @@ class _Project:
     os_key: str | None = None
     missing_fields: bool | None = None
     daily_limit: int | None = None
+    mobile_app: bool = False
+    row_cap_scope: RowCapScope | None = None
     profile: _data.ProjectProfile | None = None
 
 
@@ -202,8 +206,17 @@ class ClarityEmulator:
             one response (alternating Traffic rows).
         os_key: the row key used for the ``OS`` dimension; ``"Os"`` as one live source shows,
             or ``"OS"`` as the vendor page shows.
-        missing_fields: drop a field or two from about 5% of click-metric rows, as the live
-            service sometimes does.
+        missing_fields: drop a field or two from about 5% of click-metric rows (the same
+            rows on every call), and in the no-dimension snapshot leave out the fields the
+            live capture left out, as the live service does.
+        row_cap_scope: where the 1000-row cap applies: ``"block"`` (each block keeps at most
+            1000 rows; the default) or ``"response"`` (the whole response does: blocks are
+            filled in order and later ones come back short or empty). Clarity does not say
+            which it does.
+        refresh_seconds: how often the emulated service recomputes its aggregates. An answer
+            covers the sessions that started in ``(end - numOfDays x 24 h, end]`` where
+            ``end`` is the call time floored to a multiple of this (default an hour), so calls
+            made close together agree exactly. ``0`` ends windows at the exact call time.
     """
 
     def __init__(
@@ -220,11 +233,17 @@ class ClarityEmulator:
         vendor_spelling: Spelling = False,
         os_key: str = "Os",
         missing_fields: bool = True,
+        row_cap_scope: RowCapScope = "block",
+        refresh_seconds: int = 3600,
     ) -> None:
         if window not in get_args(Window):
             raise ValueError(f"window must be 'utc_day' or 'rolling', not {window!r}")
         if daily_limit < 0 or rolling_window_seconds <= 0:
             raise ValueError("daily_limit must be >= 0 and rolling_window_seconds > 0")
+        if row_cap_scope not in get_args(RowCapScope):
+            raise ValueError(f"row_cap_scope must be 'block' or 'response', not {row_cap_scope!r}")
+        if refresh_seconds < 0:
+            raise ValueError("refresh_seconds must be >= 0")
         self.host = host
         self.seed = seed
         self.daily_limit = daily_limit
@@ -234,6 +253,8 @@ class ClarityEmulator:
         self.vendor_spelling: Spelling = vendor_spelling
         self.os_key = os_key
         self.missing_fields = missing_fields
+        self.row_cap_scope: RowCapScope = row_cap_scope
+        self.refresh_seconds = refresh_seconds
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         self._requested_port = port
         self._key = secrets.token_bytes(32)
@@ -327,6 +348,8 @@ class ClarityEmulator:
         os_key: str | None = None,
         missing_fields: bool | None = None,
         daily_limit: int | None = None,
+        mobile_app: bool = False,
+        row_cap_scope: RowCapScope | None = None,
     ) -> None:
         """Declare (or redefine) a project and how its data looks.
 
@@ -337,11 +360,18 @@ class ClarityEmulator:
             vendor_spelling, os_key, missing_fields: per-project overrides of the emulator-wide
                 settings (``None`` keeps the emulator's).
             daily_limit: per-project quota; ``None`` keeps the emulator's.
+            mobile_app: answer as a mobile-app project does: ``DeadTapCount``,
+                ``RageTapCount``, ``ApplicationErrorCount``, ``PopularScreens`` (rows with
+                ``screenName``), ``screensViews`` and ``screensPerSessionPercentage``; the
+                ``URL`` dimension carries screen names.
+            row_cap_scope: per-project override of the emulator's ``row_cap_scope``.
         """
         if traffic not in get_args(Traffic):
             raise ValueError(f"traffic must be 'normal' or 'empty', not {traffic!r}")
         if url_count < 1:
             raise ValueError("url_count must be at least 1")
+        if row_cap_scope is not None and row_cap_scope not in get_args(RowCapScope):
+            raise ValueError(f"row_cap_scope must be 'block' or 'response', not {row_cap_scope!r}")
         with self._lock:
             self._projects[project] = _Project(
                 traffic=traffic,
@@ -350,6 +380,8 @@ class ClarityEmulator:
                 os_key=os_key,
                 missing_fields=missing_fields,
                 daily_limit=daily_limit,
+                mobile_app=mobile_app,
+                row_cap_scope=row_cap_scope,
             )
 
     def issue_token(
@@ -497,8 +529,7 @@ class ClarityEmulator:
 
     # ----------------------------------------------------------------- internals
     def _now(self) -> datetime:
-        now = self._clock()
-        return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        return _utc(self._clock())
 
     def _track(self, conn: socket.socket) -> None:
         with self._lock:
@@ -673,42 +704,90 @@ class ClarityEmulator:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return _Outcome(200, body, "application/json; charset=utf-8")
 
+    def window_end(self, at: datetime | None = None) -> datetime:
+        """Where an answer given at ``at`` (default: now, by the emulator's clock) ends.
+
+        The call time floored to ``refresh_seconds``: the moment the emulated service last
+        recomputed its aggregates.
+        """
+        now = self._now() if at is None else _utc(at)
+        if not self.refresh_seconds:
+            return now
+        stamp = int(now.timestamp())
+        return datetime.fromtimestamp(stamp - stamp % self.refresh_seconds, UTC)
+
+    def sessions(
+        self, project: str, *, num_of_days: int = 1, at: datetime | None = None
+    ) -> Population:
+        """The sessions an answer given at ``at`` for ``numOfDays=num_of_days`` aggregates.
+
+        Sessions started in ``(end - num_of_days x 24 h, end]``, ``end`` being
+        ``window_end(at)``. An ``"empty"`` project has none.
+        """
+        end = self.window_end(at)
+        start = end - timedelta(days=num_of_days)
+        profile = self._profile(project)
+        config = self._project(project)
+        population = window(profile, start, end)
+        if config.traffic == "empty":
+            return population.select(population.time < 0)
+        return population
+
+    def _profile(self, project: str) -> _data.ProjectProfile:
+        config = self._project(project)
+        with self._lock:
+            if config.profile is None or config.profile.seed != self.seed:
+                config.profile = _data.build_profile(
+                    self.seed, project, config.url_count, mobile_app=config.mobile_app
+                )
+            return config.profile
+
     def payload(
-        self, project: str, *, num_of_days: int = 1, dimensions: tuple[str, ...] = ()
+        self,
+        project: str,
+        *,
+        num_of_days: int = 1,
+        dimensions: tuple[str, ...] = (),
+        at: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """The JSON the emulator answers for this project and request, without HTTP or quota.
 
         ``dimensions`` are wire names; unknown ones (and ``Country/Region``) are ignored
         like the live service ignores them, so no valid one gives the 16-block snapshot.
+        ``at`` is the call time (default: now, by the emulator's clock); every answer
+        aggregates the sessions of ``sessions(project, num_of_days=..., at=at)``, so
+        answers given close together agree with each other like the live service's.
         """
         config = self._project(project)
         valid = tuple(dict.fromkeys(d for d in dimensions if d in _data.VALID_DIMENSIONS))
         if config.traffic == "empty":
             return _data.empty_payload(valid)
-        with self._lock:
-            if config.profile is None or config.profile.seed != self.seed:
-                config.profile = _data.build_profile(self.seed, project, config.url_count)
-            profile = config.profile
+        return answer(
+            self.sessions(project, num_of_days=num_of_days, at=at), valid, self._style(project)
+        )
+
+    def _style(self, project: str) -> WireStyle:
+        config = self._project(project)
         spelling = self.vendor_spelling
         if config.vendor_spelling is not None:
             spelling = config.vendor_spelling
         missing = self.missing_fields if config.missing_fields is None else config.missing_fields
-        if not valid:
-            return _data.snapshot_payload(
-                profile, num_of_days=num_of_days, spelling=spelling, missing_fields=missing
-            )
-        return _data.dimensioned_payload(
-            profile,
-            num_of_days=num_of_days,
-            dimensions=valid,
+        return WireStyle(
             spelling=spelling,
             os_key=config.os_key or self.os_key,
             missing_fields=missing,
+            mobile_app=config.mobile_app,
+            row_cap_scope=config.row_cap_scope or self.row_cap_scope,
+            salt=f"{self.seed}\x1f{project}",
         )
 
     def __repr__(self) -> str:
         where = self.base_url if self.running else "stopped"
         return f"<ClarityEmulator {where} seed={self.seed}>"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _redact(name: str, value: str) -> str:
