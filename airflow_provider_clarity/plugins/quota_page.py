@@ -28,11 +28,11 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:17px;margin:0 0 8px}
 .stats{display:flex;gap:28px;flex-wrap:wrap;margin:6px 0 10px}.stat b{display:block;font-size:22px}
 .badge{display:inline-block;border-radius:4px;padding:2px 8px;margin:0 6px 6px 0;font-weight:600}
 .exhausted{background:#fed7d7;color:#822727}.degraded{background:#feebc8;color:#7b341e}
-.ok{background:#c6f6d5;color:#22543d}.error{background:#fed7d7;color:#822727}
+.none-left{color:#c53030}.ok{background:#c6f6d5;color:#22543d}.error{background:#fed7d7;color:#822727}
 table{border-collapse:collapse;width:100%;margin-top:8px}th,td{text-align:left;padding:4px 8px;
 border-bottom:1px solid #edf2f7;vertical-align:top}th{font-weight:600;color:#4a5568}
 td.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
-a{color:#2b6cb0}svg{display:block;max-width:100%;height:auto}
+a{color:#2b6cb0}svg.timeline{display:block;width:100%;max-width:1100px;height:auto}
 .legend span{margin-right:14px}.dot{display:inline-block;width:10px;height:10px;border-radius:50%;
 margin-right:4px;vertical-align:-1px}
 .dot.hollow{border:2px solid #a0aec0;width:6px;height:6px}
@@ -104,9 +104,13 @@ def _marker(project: ProjectReport, call: CallReport, x: float, lane: int) -> st
 
 def _vertical(x: float, colour: str, label: str, dashed: bool = True) -> str:
     dash = ' stroke-dasharray="4 3"' if dashed else ""
+    # Near the right edge the label goes left of its line, so it stays on the chart.
+    left = x > WIDTH - RIGHT - 140
+    text_x, anchor = (x - 4, "end") if left else (x + 4, "start")
     return (
         f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{AXIS_Y}" stroke="{colour}"{dash}/>'
-        f'<text x="{x + 4:.1f}" y="11" font-size="11" fill="{colour}">{escape(label)}</text>'
+        f'<text x="{text_x:.1f}" y="11" font-size="11" fill="{colour}" text-anchor="{anchor}">'
+        f"{escape(label)}</text>"
     )
 
 
@@ -128,9 +132,8 @@ def timeline(project: ProjectReport, now: datetime) -> str:
     parts.append(_vertical(_x(now.isoformat(), start, end), "#2b6cb0", "now", dashed=False))
     next_reset = project.get("next_reset")
     if next_reset and datetime.fromisoformat(next_reset) > now:
-        x = _x(next_reset, start, end)
-        label = "next call" if x < WIDTH - 90 else ""
-        parts.append(_vertical(x, "#2f855a", label))
+        label = f"next call {datetime.fromisoformat(next_reset):%H:%M} UTC"
+        parts.append(_vertical(_x(next_reset, start, end), "#2f855a", label))
     last: list[float] = []  # the x of the latest marker in each lane
     for call in (c for c in project.get("calls", []) if c["in_window"]):
         x = _x(call["at"], start, end)
@@ -144,7 +147,7 @@ def timeline(project: ProjectReport, now: datetime) -> str:
     label = f"Calls in the current window of project {project['project_id']}"
     return (
         f'<svg class="timeline" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} '
-        f'{AXIS_Y + 26}" width="{WIDTH}" height="{AXIS_Y + 26}">{"".join(parts)}</svg>'
+        f'{AXIS_Y + 26}" preserveAspectRatio="xMinYMin meet">{"".join(parts)}</svg>'
     )
 
 
@@ -221,6 +224,7 @@ def _project(project: ProjectReport, now: datetime) -> str:
     in_window = [c for c in project["calls"] if c["in_window"]]
     earlier = len(project["calls"]) - len(in_window)
     used = f"{project['used']} of {project['capacity']}"
+    remaining_class = "remaining" if project["remaining"] else "remaining none-left"
     earlier_note = (
         f'<p class="muted">{earlier} earlier call(s) are kept in the ledger; the JSON endpoint '
         "lists them.</p>"
@@ -232,7 +236,7 @@ def _project(project: ProjectReport, now: datetime) -> str:
 <h2>{name}</h2>
 {_badges(project)}
 <div class="stats">
- <div class="stat">Remaining<b class="remaining">{project["remaining"]}</b></div>
+ <div class="stat">Remaining<b class="{remaining_class}">{project["remaining"]}</b></div>
  <div class="stat">Used in window<b class="used">{used}</b></div>
  <div class="stat">Next call possible<b class="next-reset">{next_text}</b></div>
 </div>
