@@ -1,8 +1,10 @@
-"""A real ``airflow api-server`` and a headless Debian Chromium for the connection-form test.
+"""A real ``airflow api-server`` and a headless Debian Chromium for the UI tests.
 
-The API server runs in its own process group with its own throwaway ``AIRFLOW_HOME`` (not
-the in-process suite's one from tests/conftest.py), the simple auth manager with everyone an
-admin (no login page) and ``[core] test_connection = Enabled``. The browser is Debian's
+``airflow_api_server`` (the connection-form test) runs in its own process group with its own
+throwaway ``AIRFLOW_HOME`` (not the in-process suite's one from tests/conftest.py), the
+simple auth manager with everyone an admin (no login page) and ``[core] test_connection =
+Enabled``. ``running_api_server`` starts one with other settings (the quota page test runs
+one on the suite's DB, with a user per role). The browser is Debian's
 ``/usr/bin/chromium`` (``scripts/install_chromium.sh`` installs it); Playwright only drives
 it and never downloads one. Without it, or without Playwright, the tests skip and say why.
 """
