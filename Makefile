@@ -38,7 +38,7 @@ docs: install
 test: install lint browser docs
 	$(BIN)/pytest
 
-# Regenerates docs/img from the real connection form in a real browser.
+# Regenerates docs/img from the real connection form and quota page in a real browser.
 screenshots: install browser
 	CLARITY_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui -q
 

@@ -42,6 +42,13 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_clarity.sensors.quota"],
             }
         ],
+        "plugins": [
+            {
+                "name": "clarity_quota",
+                "plugin-class": "airflow_provider_clarity.plugins.quota_plugin.ClarityQuotaPlugin",
+            }
+        ],
+        "cli": ["airflow_provider_clarity.cli.get_clarity_cli_commands"],
         "connection-types": [
             {
                 "connection-type": "clarity",

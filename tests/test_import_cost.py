@@ -19,3 +19,19 @@ def test_importing_the_operator_does_not_import_heavy_packages() -> None:
     )
     loaded = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     assert loaded == "", f"importing the operator imported: {loaded}"
+
+
+def test_loading_the_quota_plugin_builds_no_web_app() -> None:
+    # Airflow imports plugins in the scheduler, workers and the CLI too: the FastAPI app and
+    # Airflow's security module are only built on the api-server's first request.
+    later = ("fastapi", "airflow.api_fastapi.core_api.security", "airflow_provider_clarity.quota")
+    code = (
+        "import sys\n"
+        "import airflow_provider_clarity.plugins.quota_plugin\n"
+        f"print(','.join(m for m in {later + HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    assert loaded == "", f"importing the quota plugin imported: {loaded}"

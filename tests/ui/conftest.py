@@ -1,8 +1,10 @@
-"""A real ``airflow api-server`` and a headless Debian Chromium for the connection-form test.
+"""A real ``airflow api-server`` and a headless Debian Chromium for the UI tests.
 
-The API server runs in its own process group with its own throwaway ``AIRFLOW_HOME`` (not
-the in-process suite's one from tests/conftest.py), the simple auth manager with everyone an
-admin (no login page) and ``[core] test_connection = Enabled``. The browser is Debian's
+``airflow_api_server`` (the connection-form test) runs in its own process group with its own
+throwaway ``AIRFLOW_HOME`` (not the in-process suite's one from tests/conftest.py), the
+simple auth manager with everyone an admin (no login page) and ``[core] test_connection =
+Enabled``. ``running_api_server`` starts one with other settings (the quota page test runs
+one on the suite's DB, with a user per role). The browser is Debian's
 ``/usr/bin/chromium`` (``scripts/install_chromium.sh`` installs it); Playwright only drives
 it and never downloads one. Without it, or without Playwright, the tests skip and say why.
 """
@@ -21,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,6 +109,20 @@ class ApiServer:
         except urllib.error.HTTPError as exc:
             return int(exc.code), exc.read()
 
+    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        """GET ``path``, with ``Authorization: Bearer token`` when a token is given."""
+        return self._get(path, {"Authorization": f"Bearer {token}"} if token else None)
+
+    def login(self, username: str, password: str) -> str:
+        """A JWT from ``POST /auth/token`` for one of the simple auth manager's users."""
+        request = urllib.request.Request(
+            self.base_url + "/auth/token",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.loads(response.read())["access_token"])
+
     def api(self, path: str) -> tuple[int, Any]:
         """GET ``path`` with a token from the simple auth manager's all-admins endpoint."""
         if self._token is None:
@@ -166,24 +183,30 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def airflow_api_server(chromium: Path) -> Iterator[ApiServer]:
-    """``airflow api-server`` on a free loopback port, with a fresh migrated AIRFLOW_HOME."""
-    home = Path(tempfile.mkdtemp(prefix="clarity-ui-airflow-home-"))
+@contextmanager
+def running_api_server(
+    home: Path, env_overrides: dict[str, str] | None = None, *, migrate: bool = True
+) -> Iterator[ApiServer]:
+    """Start ``airflow api-server`` for ``home`` on a free loopback port; stop it on exit.
+
+    ``env_overrides`` change the environment of :func:`_airflow_env` (the auth manager's
+    users, a shared DB's Fernet key...). ``migrate=False`` when ``home``'s DB is migrated.
+    """
     port = _free_port()
-    env = _airflow_env(home, port)
+    env = {**_airflow_env(home, port), **(env_overrides or {})}
     airflow = str(Path(sys.executable).parent / "airflow")
-    migrate = subprocess.run(
-        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False
-    )
-    if migrate.returncode != 0:
-        tail = "\n".join((migrate.stdout + migrate.stderr).splitlines()[-40:])
-        raise RuntimeError(f"airflow db migrate failed:\n{tail}")
+    if migrate:
+        done = subprocess.run(
+            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+            raise RuntimeError(f"airflow db migrate failed:\n{tail}")
 
     # One worker and no Execution API (no task runs here): a quicker start.
     command = [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", "1", "--apps", "core"]
-    log_path = home / "api-server.log"
+    log_path = home / f"api-server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
@@ -199,6 +222,16 @@ def airflow_api_server(chromium: Path) -> Iterator[ApiServer]:
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def airflow_api_server(chromium: Path) -> Iterator[ApiServer]:
+    """``airflow api-server`` on a free loopback port, with a fresh migrated AIRFLOW_HOME."""
+    home = Path(tempfile.mkdtemp(prefix="clarity-ui-airflow-home-"))
+    try:
+        with running_api_server(home) as server:
+            yield server
+    finally:
         shutil.rmtree(home, ignore_errors=True)
 
 

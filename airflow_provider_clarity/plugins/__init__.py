@@ -1,0 +1,1 @@
+"""Airflow plugins shipped by the provider: the "Clarity quota" page and its JSON endpoint."""
