@@ -35,7 +35,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_clarity import _api
+from airflow_provider_clarity._api import (
+    MAX_DIMENSIONS,
+    ROW_CAP,
+    SESSION_DIMENSIONS,
+    VALID_DIMENSIONS,
+)
 from airflow_provider_clarity.exceptions import ClarityRequestError
 
 __all__ = ["DerivedPayload", "roll_up", "validate_roll_up"]
@@ -68,7 +73,7 @@ _SNAPSHOT_ONLY = frozenset(
     {"Browser", "Device", "OS", "Country", "PageTitle", "ReferrerUrl", "PopularPages"}
     | {"PopularScreens"}
 )
-_BY_LOWER = {name.lower(): name for name in _api.VALID_DIMENSIONS}
+_BY_LOWER = {name.lower(): name for name in VALID_DIMENSIONS}
 _DEFAULT_KEY = {"URL": "Url"}  # how Clarity spells URL in rows
 
 Row = dict[str, Any]
@@ -118,7 +123,7 @@ def _canonical(names: Sequence[str] | str, what: str) -> tuple[str, ...]:
         if canonical is None:
             raise ClarityRequestError(
                 f"{what} names {name!r}, which is not a Clarity dimension; use one of "
-                f"{', '.join(_api.VALID_DIMENSIONS)}"
+                f"{', '.join(VALID_DIMENSIONS)}"
             )
         if canonical in found:
             raise ClarityRequestError(f"{what} names {canonical!r} twice; name each once")
@@ -141,10 +146,10 @@ def validate_roll_up(
         raise ClarityRequestError(
             "from_dimensions is empty: the no-dimension snapshot is already the coarsest answer"
         )
-    if len(source) > _api.MAX_DIMENSIONS:
+    if len(source) > MAX_DIMENSIONS:
         raise ClarityRequestError(
             f"from_dimensions names {len(source)} dimensions; Clarity breaks down by at most "
-            f"{_api.MAX_DIMENSIONS}"
+            f"{MAX_DIMENSIONS}"
         )
     extra = [d for d in target if d not in source]
     if extra:
@@ -159,7 +164,7 @@ def validate_roll_up(
             "their sums would over-count sessions. Keep URL in to_dimensions, or request the "
             "breakdown without URL from Clarity"
         )
-    bad = [d for d in removed if d not in _api.SESSION_DIMENSIONS]
+    bad = [d for d in removed if d not in SESSION_DIMENSIONS]
     if bad:  # pragma: no cover - only URL is not session-level today
         raise ClarityRequestError(f"{', '.join(bad)} is not a session-level dimension")
     return source, target
@@ -188,17 +193,17 @@ def _check_blocks(payload: Any, source: tuple[str, ...]) -> list[tuple[str, list
             )
         if not all(isinstance(r, dict) for r in rows):
             raise ClarityRequestError(f"Block {name!r} holds a row that is not an object")
-        if len(rows) >= _api.ROW_CAP:
+        if len(rows) >= ROW_CAP:
             raise ClarityRequestError(
-                f"Block {name!r} has {len(rows)} rows, Clarity's cap of {_api.ROW_CAP}: it may "
+                f"Block {name!r} has {len(rows)} rows, Clarity's cap of {ROW_CAP}: it may "
                 "have been cut short, so its sums could be too low. Request the coarser "
                 "breakdown from Clarity instead"
             )
         blocks.append((name, rows))
     total = sum(len(rows) for _, rows in blocks)
-    if total == _api.ROW_CAP:
+    if total == ROW_CAP:
         raise ClarityRequestError(
-            f"The answer holds exactly {_api.ROW_CAP} rows in all: if Clarity capped the whole "
+            f"The answer holds exactly {ROW_CAP} rows in all: if Clarity capped the whole "
             "response, later blocks were cut short. Request the coarser breakdown from Clarity"
         )
     return blocks

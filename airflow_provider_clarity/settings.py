@@ -52,6 +52,17 @@ class Window(StrEnum):
         return 60.0 if self is Window.UTC_DAY else 5.0
 
 
+# The names ``to_json`` writes, which ``from_stored`` reads back.
+_STORED = (
+    "daily_limit",
+    "reserve",
+    "window",
+    "rolling_window_seconds",
+    "reset_margin_seconds",
+    "degraded_cooldown_seconds",
+)
+
+
 def _midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -156,6 +167,18 @@ class QuotaSettings:
                 "degraded_cooldown_seconds", DEFAULT_DEGRADED_COOLDOWN_SECONDS, 0
             ),
         )
+
+    @classmethod
+    def from_stored(cls, project_id: str, stored: Any) -> QuotaSettings | None:
+        """The settings a ledger document's ``settings`` object holds (see ``to_json``);
+        ``None`` when it holds none.
+
+        :raises ValueError: stored settings that make no sense.
+        """
+        if not isinstance(stored, Mapping):
+            return None
+        values = {name: stored[name] for name in _STORED if name in stored}
+        return cls(project_id, **values) if values else None
 
     def with_reserve(self, reserve: int | None) -> QuotaSettings:
         """These settings with a task's own ``reserve`` (``None`` keeps the connection's)."""

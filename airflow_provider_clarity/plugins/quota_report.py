@@ -1,31 +1,19 @@
 """One project's quota ledger as a JSON-ready report: what the page draws and the endpoint returns.
 
-Counting rules stay in ``airflow_provider_clarity.quota``: remaining calls and the next reset
-come from ``QuotaLedger``'s public methods, fed the stored document through a
-``MemoryLedgerStore``. Whether one call counts in the current window is asked of a ledger
-holding only that call, so this module never restates the window arithmetic.
+Counting rules stay in ``airflow_provider_clarity.quota``: everything counted here comes
+from ``QuotaLedger.from_document(...).status()``, so this module never restates the window
+arithmetic.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from airflow_provider_clarity.quota import VARIABLE_PREFIX, MemoryLedgerStore, QuotaLedger
-
-# What a ledger document's ``settings`` may hold, i.e. the QuotaLedger constructor arguments.
-_SETTING_NAMES = (
-    "daily_limit",
-    "reserve",
-    "window",
-    "rolling_window_seconds",
-    "reset_margin_seconds",
-)
-# Moments a ledger document may carry that pause the project: a 429 (``exhausted_until``) and
-# the "Clarity is degraded" cool-down (``degraded_until``) another change adds.
-_PAUSE_KEYS = ("exhausted_until", "degraded_until")
+from airflow_provider_clarity.quota import VARIABLE_PREFIX, QuotaLedger, QuotaStatus
+from airflow_provider_clarity.settings import Window
 
 
 class Caller(TypedDict):
@@ -104,40 +92,13 @@ def parse_caller(label: str, ui_base: str = "") -> Caller:
     return Caller(label=label, dag_id=None, task_id=None, run_id=None, map_index=None, url=None)
 
 
-def _moment(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _ledger(
-    project_id: str, settings: dict[str, Any], document: dict[str, Any] | None, now: datetime
-) -> QuotaLedger:
-    return QuotaLedger(
-        project_id,
-        store=MemoryLedgerStore(document),
-        clock=lambda: now,
-        **{k: settings[k] for k in _SETTING_NAMES if k in settings},
-    )
-
-
-def _counts_now(
-    project_id: str, settings: dict[str, Any], call: dict[str, Any], now: datetime
-) -> bool:
-    # A ledger holding only this call, with no reserve, has one call fewer exactly when the
-    # call counts now: the ledger's own rule decides (window, margin, 401/403 not charged).
-    probe = _ledger(project_id, {**settings, "reserve": 0}, {"calls": [call]}, now)
-    return probe.remaining() < probe.capacity
-
-
-def _window(ledger: QuotaLedger, now: datetime) -> tuple[datetime, datetime]:
-    """The span the timeline draws: today in UTC, or the rolling window ending now."""
-    if ledger.window == "rolling":
-        return now - timedelta(seconds=ledger.rolling_window_seconds), now
-    start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + timedelta(days=1)
+def _window(status: QuotaStatus) -> tuple[datetime, datetime]:
+    """The span the timeline draws: the ledger's UTC day, or the rolling window ending now."""
+    settings, now = status.settings, status.now
+    if settings.window is Window.ROLLING:
+        return now - settings.window_length, now
+    start = settings.day_start(now) + settings.margin
+    return start, settings.next_day_start(now)
 
 
 def project_report(
@@ -149,45 +110,43 @@ def project_report(
     :raises ValueError: when its settings make no sense.
     """
     project_id = str(document.get("project_id") or variable_key.removeprefix(VARIABLE_PREFIX))
-    settings = dict(document.get("settings") or {})
-    ledger = _ledger(project_id, settings, document, now)
-    start, end = _window(ledger, now)
-    raw_calls = [c for c in document.get("calls") or [] if isinstance(c, dict)]
-    calls: list[CallReport] = []
-    for raw, entry in zip(
-        sorted(raw_calls, key=lambda c: _moment(c.get("at")) or now), ledger.entries(), strict=False
-    ):
-        at: datetime = entry["at"]
-        calls.append(
-            CallReport(
-                id=entry["id"],
-                at=iso(at) or "",
-                done_at=iso(entry["done_at"]),
-                outcome=entry["outcome"],
-                request=entry["request"],
-                caller=parse_caller(entry["caller"], ui_base),
-                counted=_counts_now(project_id, settings, raw, now),
-                in_window=start <= at <= end,
-            )
+    ledger = QuotaLedger.from_document({**document, "project_id": project_id}, clock=lambda: now)
+    status = ledger.status()
+    start, end = _window(status)
+    counted = {record.id for record in status.counted}
+    calls = [
+        CallReport(
+            id=record.id,
+            at=iso(record.at) or "",
+            done_at=iso(record.done_at),
+            outcome=str(record.outcome),
+            request=record.request,
+            caller=parse_caller(record.caller, ui_base),
+            counted=record.id in counted,
+            in_window=start <= record.at <= end,
         )
-    remaining = ledger.remaining()
-    try:
-        next_reset: str | None = iso(ledger.next_reset())
-    except ValueError:  # the reserve keeps every call: no call ever becomes available
-        next_reset = None
-    pauses = {key: _moment(document.get(key)) for key in _PAUSE_KEYS}
+        for record in sorted((*status.counted, *status.earlier), key=lambda r: r.at)
+    ]
+    settings = status.settings
     return ProjectReport(
         project_id=project_id,
         variable_key=variable_key or ledger.key,
-        settings={k: getattr(ledger, k) for k in _SETTING_NAMES},
-        capacity=ledger.capacity,
-        used=sum(c["counted"] for c in calls),
-        remaining=remaining,
-        next_reset=next_reset,
+        settings={
+            "daily_limit": settings.daily_limit,
+            "reserve": settings.reserve,
+            "window": settings.window.value,
+            "rolling_window_seconds": settings.rolling_window_seconds,
+            "reset_margin_seconds": settings.reset_margin_seconds,
+            "degraded_cooldown_seconds": settings.degraded_cooldown_seconds,
+        },
+        capacity=settings.capacity,
+        used=len(status.counted),
+        remaining=status.remaining,
+        next_reset=iso(status.next_reset) if status.next_reset is not None else None,
         window_start=iso(start) or "",
         window_end=iso(end) or "",
-        exhausted_until=iso(m) if (m := pauses["exhausted_until"]) and m > now else None,
-        degraded_until=iso(m) if (m := pauses["degraded_until"]) and m > now else None,
+        exhausted_until=iso(status.exhausted_until) if status.exhausted else None,
+        degraded_until=iso(status.degraded_until) if status.degraded else None,
         calls=calls,
         scheduled_today=None,
     )

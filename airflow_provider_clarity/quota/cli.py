@@ -8,28 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from airflow_provider_clarity.quota.ledger import QuotaLedger
 from airflow_provider_clarity.quota.store import VariableLedgerStore, ledger_key
 from airflow_provider_clarity.settings import QuotaSettings
 
 __all__ = ["ledger_for", "main"]
-
-
-def _stored_settings(project_id: str, stored: Any) -> QuotaSettings | None:
-    if not isinstance(stored, dict):
-        return None
-    names = (
-        "daily_limit",
-        "reserve",
-        "window",
-        "rolling_window_seconds",
-        "reset_margin_seconds",
-        "degraded_cooldown_seconds",
-    )
-    values = {name: stored[name] for name in names if name in stored}
-    return QuotaSettings(project_id, **values) if values else None
 
 
 def ledger_for(target: str) -> tuple[QuotaLedger, str]:
@@ -48,7 +32,7 @@ def ledger_for(target: str) -> tuple[QuotaLedger, str]:
         settings = QuotaSettings.from_extras(connection.extra_dejson, conn_id=target)
         return QuotaLedger.from_settings(settings), f"connection {target!r}"
     store = VariableLedgerStore(ledger_key(target))
-    stored = _stored_settings(target, (store.load() or {}).get("settings"))
+    stored = QuotaSettings.from_stored(target, (store.load() or {}).get("settings"))
     source = "settings stored by the last task" if stored else "default settings"
     return QuotaLedger.from_settings(stored or QuotaSettings(target), store=store), (
         f"project id, {source}"

@@ -57,7 +57,12 @@ from airflow_provider_clarity.quota.report import (
     never_message,
     usage_text,
 )
-from airflow_provider_clarity.quota.store import LedgerStore, VariableLedgerStore, ledger_key
+from airflow_provider_clarity.quota.store import (
+    LedgerStore,
+    MemoryLedgerStore,
+    VariableLedgerStore,
+    ledger_key,
+)
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.settings import (
     DEFAULT_DEGRADED_COOLDOWN_SECONDS,
@@ -147,6 +152,20 @@ class QuotaLedger:
             degraded_cooldown_seconds=settings.degraded_cooldown_seconds,
             **kwargs,
         )
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any], **kwargs: Any) -> QuotaLedger:
+        """A read-only view of a stored ledger document, with the settings it stores.
+
+        ``kwargs`` go to the constructor (``clock`` for a fixed "now").
+
+        :raises ClarityError: the document is not a readable ledger.
+        :raises ValueError: its settings make no sense.
+        """
+        project_id = str(document.get("project_id") or "")
+        settings = QuotaSettings.from_stored(project_id, document.get("settings"))
+        store = MemoryLedgerStore(document)
+        return cls.from_settings(settings or QuotaSettings(project_id), store=store, **kwargs)
 
     @classmethod
     def for_hook(

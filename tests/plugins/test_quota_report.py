@@ -45,7 +45,8 @@ def test_report_agrees_with_the_ledger_and_splits_windows() -> None:
         ("500", True, True),
     ]
     assert got["calls"][1]["caller"]["url"] == "/airflow/dags/d/runs/r/tasks/t/mapped/2"
-    assert got["window_start"] == "2026-03-04T00:00:00+00:00"
+    # The ledger's UTC day starts at midnight plus its 60 s margin, as its usage report says.
+    assert got["window_start"] == "2026-03-04T00:01:00+00:00"
     assert got["exhausted_until"] is None and got["degraded_until"] is None
 
 
