@@ -60,7 +60,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": (
                             "The Clarity project this token belongs to (Settings > Overview). "
                             "Connections with the same Project ID share one daily quota ledger; "
-                            "when empty, the connection id is used."
+                            "when empty, the project the API token names is used."
                         ),
                         "schema": {"type": ["string", "null"]},
                     },
@@ -99,6 +99,23 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Rolling window (seconds)",
                         "description": "Length of a rolling quota window. Default one day.",
                         "schema": {"type": ["integer", "null"], "default": 86400, "minimum": 1},
+                    },
+                    "timeout": {
+                        "label": "Read timeout (seconds)",
+                        "description": (
+                            "How long to wait for Clarity's answer. A task's "
+                            "hook_params={'timeout': ...} overrides it."
+                        ),
+                        "schema": {"type": ["number", "null"], "default": 60, "minimum": 1},
+                    },
+                    "degraded_cooldown_seconds": {
+                        "label": "Outage cool-down (seconds)",
+                        "description": (
+                            "After Clarity fails every attempt of a call with a 5xx, other tasks "
+                            "wait this long instead of spending their attempts; then one probe "
+                            "call checks. 0 turns this off."
+                        ),
+                        "schema": {"type": ["integer", "null"], "default": 1800, "minimum": 0},
                     },
                 },
                 "ui-field-behaviour": {
