@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
+
+# What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
+from airflow.sdk.definitions._internal.mixins import ResolveMixin
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_clarity import normalize
@@ -554,14 +557,18 @@ def _absolute_or_templated(
 
 
 def _is_literal(value: Any) -> bool:
-    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value."""
+    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value.
+
+    Anything that is not lazy counts as literal, so a value of the wrong type (a float, a
+    dict, ``[None]``, bytes...) is refused at parse time by the same checks as at run time.
+    """
     if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, int):
-        return True
+        return not any(marker in value for marker in ("{{", "{%", "{#"))
+    if isinstance(value, ResolveMixin):  # XComArg and friends: resolved at run time.
+        return False
     if isinstance(value, list | tuple):
-        return all(isinstance(item, str) and _is_literal(item) for item in value)
-    return value is None
+        return all(_is_literal(item) for item in value)
+    return True
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
