@@ -50,6 +50,7 @@ from airflow_provider_clarity._snapshot import (
 from airflow_provider_clarity._storage import (
     asset_uri,
     is_local,
+    refuse_folder_name,
     require_writable,
     resolve_path,
     write_atomic,
@@ -546,8 +547,10 @@ class ClarityExportOperator(BaseOperator):
 def _absolute_or_templated(
     destination: str | ObjectStoragePath | None,
 ) -> str | ObjectStoragePath | None:
-    """Refuse a fixed relative path at parse time: it would land wherever a worker runs."""
+    """Refuse a fixed relative or folder path at parse time: no worker could use it."""
     text = destination if isinstance(destination, str) else ""
+    if "{{" not in text:
+        refuse_folder_name(text, what="destination")
     if text and "{{" not in text and "://" not in text and not text.startswith("/"):
         raise ValueError(
             f"destination {text!r} is a relative path; give an absolute one such as "
