@@ -126,8 +126,8 @@ def require_writable(path: ObjectStoragePath, *, what: str) -> None:
     if os.path.isdir(path.path):
         raise ClarityRequestError(
             f"{what} {str(path)!r} is a folder, so the file cannot be written under that "
-            f"name: name the file to write inside it, e.g. "
-            f"'{str(path).rstrip('/')}/{os.path.basename(path.path) or 'data'}.parquet', or "
+            f"name: name a file inside it, such as "
+            f"'{path!s}/clarity{os.path.splitext(path.path)[1] or '.parquet'}', or "
             f"remove the folder. No Clarity call was made."
         )
     folder = os.path.dirname(path.path) or "/"

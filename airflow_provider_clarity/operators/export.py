@@ -74,7 +74,12 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-__all__ = ["ClarityExportOperator", "ExportSummary"]
+__all__ = ["PARTITION_DAY", "ClarityExportOperator", "ExportSummary"]
+
+PARTITION_DAY = "{{ dag_run.run_after | ds }}"
+# The date documented destinations are partitioned by: the UTC day the run was due. Unlike
+# ds, it is defined for runs without a logical date. Docs and examples write this expression
+# (tests/test_example_dags.py checks it); docs/windows.md says which day it names.
 
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
@@ -118,8 +123,10 @@ class ClarityExportOperator(BaseOperator):
     :param dimensions: up to three of ``Browser, Device, Country, OS, Source, Medium,
         Campaign, Channel, URL``; a list or a comma-separated string. Templated.
     :param destination: where to write the table: a URI or ``ObjectStoragePath``, e.g.
-        ``"file:///data/clarity/{{ ds }}/os.parquet"`` or
-        ``"s3://aws_default@bucket/clarity/dt={{ ds }}/os.parquet"`` (the ``amazon`` extra).
+        ``"file:///data/clarity/dt={{ dag_run.run_after | ds }}/os.parquet"`` or
+        ``"s3://aws_default@bucket/clarity/dt={{ dag_run.run_after | ds }}/os.parquet"``
+        (the ``amazon`` extra). Date it with ``PARTITION_DAY``, which renders for every run
+        type (``ds`` is undefined in runs without a logical date).
         The raw snapshot is kept beside it as ``os.raw.json``. Templated.
     :param output_format: ``parquet`` (typed), ``csv``, ``jsonl`` (one object per line) or
         ``json`` (one array).

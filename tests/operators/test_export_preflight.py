@@ -170,7 +170,11 @@ def test_destination_that_is_an_existing_folder_is_refused_before_the_call(
         op.execute(make_context())
 
     text = str(info.value)
-    assert "is a folder" in text and "name the file" in text and "No Clarity call was made" in text
+    assert (
+        "is a folder" in text
+        and "name a file inside it" in text
+        and "No Clarity call was made" in text
+    )
     assert_nothing_spent(clarity_emulator, ledger_store)
 
 
