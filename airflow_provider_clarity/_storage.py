@@ -67,9 +67,10 @@ def resolve_path(
         relative (it would land wherever the worker happens to run), or a file path ends
         in ``/``.
     """
+    path = value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(str(value))
     if not folder_ok:
         refuse_folder_name(value, what=what)
-    path = value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(str(value))
+        refuse_folder_name(path, what=what)
     if is_local(path) and not os.path.isabs(path.path):
         raise ClarityRequestError(
             f"{what} {str(value)!r} is a relative path; give an absolute one such as "
@@ -97,16 +98,19 @@ def resolve_path(
 
 
 def refuse_folder_name(value: str | ObjectStoragePath | Any, *, what: str) -> None:
-    """Refuse a file location written as a folder (``.../out/``): nothing could be written.
+    """Refuse a file location written as a folder: ``.../out/``, ``.../.``, a bare bucket.
 
     :raises ClarityRequestError: saying to name the file.
     """
     text = str(value).strip()
-    if text.endswith("/"):
+    last = text.rpartition("/")[2]
+    bare_bucket = isinstance(value, ObjectStoragePath) and not value.name
+    if text.endswith("/") or last in (".", "..") or bare_bucket:
         shown = _without_userinfo(text)
         raise ClarityRequestError(
-            f"{what} {shown!r} ends in '/', so it names a folder, but {what} is the file to "
-            f"write: name the file, e.g. '{shown}os.parquet'. No Clarity call was made."
+            f"{what} {shown!r} names a folder or bucket (it ends in '/', '.' or has no file "
+            f"name), but {what} is the file to write: name the file, e.g. "
+            f"'{shown}{'' if shown.endswith('/') else '/'}os.parquet'. No Clarity call was made."
         )
 
 

@@ -203,13 +203,14 @@ def test_destination_ending_in_a_slash_is_refused(
     ledger_store: MemoryLedgerStore,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    with pytest.raises(ClarityRequestError, match="ends in '/'"):
+    with pytest.raises(ClarityRequestError, match="names a folder or bucket"):
         ClarityExportOperator(task_id="t", destination=f"{tmp_path.as_uri()}/out/")
 
-    op = ClarityExportOperator(task_id="t", destination="{{ d }}")
-    op.destination = f"{tmp_path.as_uri()}/out/"
-    with pytest.raises(ClarityRequestError, match="ends in '/'"):
-        op.execute(make_context())
+    for rendered in (f"{tmp_path.as_uri()}/out/", f"{tmp_path.as_uri()}/out/.", "file:///"):
+        op = ClarityExportOperator(task_id="t", destination="{{ d }}")
+        op.destination = rendered
+        with pytest.raises(ClarityRequestError, match="names a folder or bucket"):
+            op.execute(make_context())
 
     assert_nothing_spent(clarity_emulator, ledger_store)
     assert not (tmp_path / "out").exists()

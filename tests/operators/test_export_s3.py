@@ -170,3 +170,18 @@ def test_missing_bucket_fails_before_the_call(
 
     assert clarity_emulator.total_requests() == 0
     assert charged(ledger_store) == 0
+
+
+def test_a_bare_bucket_is_not_a_destination(
+    conn: str,  # noqa: F811
+    clarity_emulator: ClarityEmulator,
+    s3: Any,
+) -> None:
+    op = ClarityExportOperator(task_id="export", destination="{{ d }}")
+    op.destination = f"s3://aws_default@{BUCKET}"
+
+    with pytest.raises(ClarityRequestError, match=f"'s3://{BUCKET}/os.parquet'"):
+        op.execute(make_context())
+
+    assert clarity_emulator.total_requests() == 0
+    assert _keys(s3) == []
