@@ -34,11 +34,13 @@ from typing import Any, Protocol
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_clarity._storage import (
+    read_before_call,
     read_bytes_or_none,
     require_writable,
     resolve_path,
     write_atomic,
 )
+from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.hooks._transport import ClarityAnswer
 from airflow_provider_clarity.quota import caller_label
 
@@ -160,9 +162,21 @@ class PathSnapshotStore:
     def __init__(self, path: ObjectStoragePath) -> None:
         self.path = path
         self.location = str(path)
+        self._probed: tuple[bytes | None] | None = None
+
+    def probe(self, *, what: str) -> None:
+        """Read the location once before any call, so bad credentials or a missing bucket
+        fail the task while nothing is spent (``load`` then reuses what was read).
+
+        :raises ClarityRequestError: the location cannot be read.
+        """
+        self._probed = (read_before_call(self.path, what=what),)
 
     def load(self) -> RawSnapshot | None:
-        data = read_bytes_or_none(self.path)
+        if self._probed is not None:
+            (data,), self._probed = self._probed, None
+        else:
+            data = read_bytes_or_none(self.path)
         if data is None:
             return None
         try:
@@ -223,23 +237,52 @@ def store_for_task(
 
     1. ``raw_location``: a ``.json`` file, or a folder where the file is named
        ``<dag_id>/<run_id>/<task_id>[.<map_index>].raw.json``;
-    2. beside ``destination``: ``.../os.parquet`` keeps ``.../os.raw.json``;
-    3. Airflow 3.3's task state store; else nowhere (``UnkeptSnapshotStore``).
+    2. beside ``destination``: ``.../os.parquet`` keeps ``.../os.raw.json``. The user
+       already chose that storage for the data, it outlives Airflow's metadata, and a
+       re-run finds it by name;
+    3. Airflow 3.3's task state store (key ``clarity_raw_snapshot``): scoped to the task
+       instance, so every try and re-run sees it, on real workers and under ``dag.test()``.
+       XCom would not do: it is cleared when a task instance is retried or cleared, exactly
+       when the snapshot is needed;
+    4. else nowhere (``UnkeptSnapshotStore``).
 
-    :raises ClarityRequestError: ``raw_location`` cannot be resolved or written.
+    A file location is read once here, before any call: unreachable storage (credentials,
+    a missing bucket) fails the task while nothing is spent, even with ``force_refresh``.
+
+    :raises ClarityRequestError: ``raw_location`` cannot be resolved, read or written, or
+        collides with ``destination``.
     """
     if raw_location is not None:
-        location = resolve_path(raw_location, what="raw_location")
-        if not location.name.endswith(".json"):
+        location = resolve_path(raw_location, what="raw_location", folder_ok=True)
+        if not location.name.endswith(".json") or str(raw_location).strip().endswith("/"):
             location = location / _raw_file_name(context["ti"])
+        if destination is not None:
+            _refuse_collision(location, destination)
         require_writable(location, what="raw_location")
-        return PathSnapshotStore(location)
+        store = PathSnapshotStore(location)
+        store.probe(what="raw_location")
+        return store
     if destination is not None:
-        return PathSnapshotStore(destination.with_name(f"{destination.stem}.raw.json"))
+        store = PathSnapshotStore(destination.with_name(f"{destination.stem}.raw.json"))
+        store.probe(what="destination")
+        return store
     accessor = context.get("task_state_store")
     if accessor is not None:
         return TaskStateSnapshotStore(accessor, task_label=caller_label(context["ti"]))
     return UnkeptSnapshotStore()
+
+
+def _refuse_collision(raw: ObjectStoragePath, destination: ObjectStoragePath) -> None:
+    """The raw file must neither be the output file nor sit inside it (as if it were a folder)."""
+    raw_text, output = str(raw), str(destination)
+    if raw_text == output or raw_text.startswith(f"{output}/"):
+        raise ClarityRequestError(
+            f"raw_location puts the raw snapshot at {raw_text!r}, which "
+            f"{'is' if raw_text == output else 'is inside'} the destination {output!r}: one "
+            f"would overwrite or block the other. Give raw_location a folder or .json file "
+            f"of its own, or leave it out to keep the raw snapshot beside the destination. No "
+            f"Clarity call was made."
+        )
 
 
 def _raw_file_name(ti: Any) -> str:

@@ -15,6 +15,7 @@ import getpass
 import os
 import socket
 import tempfile
+import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +26,9 @@ from airflow_provider_clarity.exceptions import ClarityRequestError
 __all__ = [
     "LOCAL_PROTOCOLS",
     "asset_uri",
+    "current_umask",
     "is_local",
+    "read_before_call",
     "read_bytes_or_none",
     "require_writable",
     "resolve_path",
@@ -49,17 +52,25 @@ def is_local(path: ObjectStoragePath) -> bool:
     return path.protocol in LOCAL_PROTOCOLS
 
 
-def resolve_path(value: str | ObjectStoragePath, *, what: str) -> ObjectStoragePath:
+def resolve_path(
+    value: str | ObjectStoragePath, *, what: str, folder_ok: bool = False
+) -> ObjectStoragePath:
     """Turn a URI or ``ObjectStoragePath`` into a path whose filesystem is known to load.
 
     The filesystem is resolved here, before anything else happens, so a missing extra is
     reported before a Clarity call is spent rather than after.
 
     :param what: the operator argument the value came from, for error messages.
-    :raises ClarityRequestError: the scheme has no filesystem installed, or a local path is
-        relative (it would land wherever the worker happens to run).
+    :param folder_ok: the value may name a folder (``raw_location``); otherwise a value
+        ending in ``/`` is refused, since it cannot be the file to write.
+    :raises ClarityRequestError: the scheme has no filesystem installed, a local path is
+        relative (it would land wherever the worker happens to run), or a file path ends
+        in ``/``.
     """
     path = value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(str(value))
+    if not folder_ok:
+        refuse_folder_name(value, what=what)
+        refuse_folder_name(path, what=what)
     if is_local(path) and not os.path.isabs(path.path):
         raise ClarityRequestError(
             f"{what} {str(value)!r} is a relative path; give an absolute one such as "
@@ -86,18 +97,43 @@ def resolve_path(value: str | ObjectStoragePath, *, what: str) -> ObjectStorageP
     return path
 
 
-def require_writable(path: ObjectStoragePath, *, what: str) -> None:
-    """Fail before any Clarity call when the local folder of ``path`` cannot be written.
+def refuse_folder_name(value: str | ObjectStoragePath | Any, *, what: str) -> None:
+    """Refuse a file location written as a folder: ``.../out/``, ``.../.``, a bare bucket.
 
-    It creates the missing folders and a temporary file there, as the real write will, so a
-    bad path costs no call and no snapshot. Object stores are not probed: a test write would
-    cost a request and leave an object behind.
+    :raises ClarityRequestError: saying to name the file.
+    """
+    text = str(value).strip()
+    last = text.rpartition("/")[2]
+    bare_bucket = isinstance(value, ObjectStoragePath) and not value.name
+    if text.endswith("/") or last in (".", "..") or bare_bucket:
+        shown = _without_userinfo(text)
+        raise ClarityRequestError(
+            f"{what} {shown!r} names a folder or bucket (it ends in '/', '.' or has no file "
+            f"name), but {what} is the file to write: name the file, e.g. "
+            f"'{shown}{'' if shown.endswith('/') else '/'}os.parquet'. No Clarity call was made."
+        )
+
+
+def require_writable(path: ObjectStoragePath, *, what: str) -> None:
+    """Fail before any Clarity call when the local file ``path`` cannot be written.
+
+    It refuses an existing folder under the file's name, and creates the missing folders
+    and a temporary file there, as the real write will, so a bad path costs no call and no
+    snapshot. Object stores are not write-probed: a test write would cost a request and
+    leave an object behind (``read_before_call`` checks that they can be reached).
 
     :param what: the operator argument the path came from, for the error message.
     :raises ClarityRequestError: naming the path, the reason and the user the task runs as.
     """
     if not is_local(path):
         return
+    if os.path.isdir(path.path):
+        raise ClarityRequestError(
+            f"{what} {str(path)!r} is a folder, so the file cannot be written under that "
+            f"name: name a file inside it, such as "
+            f"'{path!s}/clarity{os.path.splitext(path.path)[1] or '.parquet'}', or "
+            f"remove the folder. No Clarity call was made."
+        )
     folder = os.path.dirname(path.path) or "/"
     try:
         os.makedirs(folder, exist_ok=True)
@@ -146,11 +182,38 @@ def write_atomic(path: ObjectStoragePath, data: bytes) -> None:
         handle.write(data)
 
 
+_PROC_STATUS = "/proc/self/status"
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows.
+
+    Linux reports it in ``/proc/self/status``. Elsewhere the only way is to set it and set
+    it back, which a thread creating a file at that moment could see; the lock keeps at
+    least this module's writers from racing each other.
+    """
+    try:
+        with open(_PROC_STATUS, encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
 def _write_local_atomic(target: str, data: bytes) -> None:
     folder = os.path.dirname(target) or "."
     os.makedirs(folder, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file 0600; give it the mode any other writer would (0666 & ~umask)
+        # so a loader running as another user can read it.
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -160,6 +223,46 @@ def _write_local_atomic(target: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def read_before_call(path: ObjectStoragePath, *, what: str) -> bytes | None:
+    """Read ``path`` before a Clarity call, proving its storage can be reached.
+
+    Returns the content, or ``None`` when the file does not exist but its bucket does.
+    Credentials, permissions and a missing bucket are reported here, before a call is
+    spent, instead of after the answer arrives with nowhere to keep it.
+
+    :raises ClarityRequestError: the location cannot be read, with what to check.
+    """
+    shown = _without_userinfo(str(path))
+    bucket = "" if is_local(path) else str(getattr(path, "bucket", "") or "")
+    try:
+        data = read_bytes_or_none(path)
+        if data is None and bucket:
+            path.fs.info(bucket)  # a missing bucket reads as a missing file
+        return data
+    except FileNotFoundError:
+        problem = f"its bucket '{bucket}' does not exist"
+    except IsADirectoryError:
+        problem = "it is a folder"
+    except Exception as exc:  # botocore, gcsfs... each raise their own types
+        problem = f"reading it failed: {type(exc).__name__}: {_without_userinfo(str(exc))}"
+    if is_local(path):
+        advice = f"check that {_task_user()} can read it"
+    else:
+        connection = _connection_id(str(path))
+        advice = (
+            f"check the credentials of the Airflow connection '{connection}' and that they "
+            f"may read and write this location"
+            if connection
+            else f"name the Airflow connection holding the credentials, e.g. "
+            f"'{path.protocol}://aws_default@{shown.split('://', 1)[-1]}'"
+        )
+    raise ClarityRequestError(
+        f"{what} {shown!r} cannot be used: {problem}. The raw snapshot is kept there, so it "
+        f"must be readable and writable before Clarity is called: {advice}. No Clarity call "
+        f"was made."
+    ) from None
 
 
 def read_bytes_or_none(path: ObjectStoragePath) -> bytes | None:
@@ -182,6 +285,11 @@ def asset_uri(value: str | ObjectStoragePath | Any) -> str:
     if not parts.scheme or parts.scheme == "local":
         return urlunsplit(("file", "", parts.path, "", ""))
     return text
+
+
+def _connection_id(uri: str) -> str:
+    netloc = urlsplit(uri).netloc
+    return netloc.rpartition("@")[0] if "@" in netloc else ""
 
 
 def _without_userinfo(uri: str) -> str:

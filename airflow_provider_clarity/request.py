@@ -62,8 +62,8 @@ def parse_num_of_days(value: object) -> int:
         raise ClarityRequestError(
             f"num_of_days must be 1, 2 or 3; got {value!r}. Clarity returns only the last 24, 48 "
             f"or 72 hours and keeps no history. For a longer period, run the task daily with "
-            f"num_of_days=1 and keep each day's output, e.g. "
-            f"destination='file:///data/clarity/{{{{ ds }}}}/os.parquet'."
+            f"num_of_days=1 and keep each day's output under a dated destination, as the "
+            f"example DAG clarity_daily_snapshot does."
         )
     assert days is not None
     return days
@@ -80,7 +80,14 @@ def _names_from_string(text: str) -> list[str]:
                 f"list such as ['OS', 'Device'] or a string such as 'OS,Device'. "
                 f"Valid: {valid_names()}."
             )
-        return [part.strip() for part in text.split(",") if part.strip()]
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        if not names:
+            raise ClarityRequestError(
+                f"dimensions {text!r} names no dimension. For the no-dimension snapshot, leave "
+                f"dimensions out or pass dimensions=[] (a template may render '[]'); otherwise "
+                f"name up to {MAX_DIMENSIONS} of: {valid_names()}."
+            )
+        return names
     try:
         parsed = ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -102,7 +109,13 @@ def _split_dimensions(value: Iterable[str] | str | None) -> list[str]:
         return []
     if isinstance(value, str):
         return _names_from_string(value)
-    if isinstance(value, dict) or not isinstance(value, Iterable):
+    if isinstance(value, set | frozenset):
+        raise ClarityRequestError(
+            f"dimensions {sorted(map(repr, value))} is a set, and a set has no order: Clarity "
+            f"breaks the data down by dimension1, dimension2, dimension3 in the order given. "
+            f"Pass a list such as ['OS', 'Device']."
+        )
+    if isinstance(value, dict | bytes | bytearray) or not isinstance(value, Iterable):
         raise ClarityRequestError(
             f"dimensions must be a list of names or a comma-separated string; got "
             f"{type(value).__name__}. Valid: {valid_names()}."

@@ -21,7 +21,12 @@ from airflow.sdk import DAG
 
 from airflow_provider_clarity.operators.export import ClarityExportOperator
 
-BASE = "{{ var.value.get('clarity_export_base', 'file:///tmp/clarity-export') }}/dt={{ ds }}"
+# dt= is the UTC day the run was due: set for every run, with or without a logical date
+# (scheduled, manual, `airflow dags trigger`, REST, asset-triggered, backfill).
+BASE = (
+    "{{ var.value.get('clarity_export_base', 'file:///tmp/clarity-export') }}"
+    "/dt={{ dag_run.run_after | ds }}"
+)
 
 # task id -> the dimensions of that breakdown. One entry is one API call per day.
 BREAKDOWNS: dict[str, list[str]] = {

@@ -7,8 +7,10 @@ meet in the shared test DB. ``clarity_to_s3`` writes to moto's S3 server on loop
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import re
 import runpy
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from airflow_provider_clarity.operators.export import ClarityExportOperator
+from airflow_provider_clarity.operators.export import PARTITION_DAY, ClarityExportOperator
 from airflow_provider_clarity.quota import ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import REPO_ROOT, S3_BUCKET
@@ -211,3 +213,136 @@ def test_to_s3_writes_parquet_and_raw_json_to_the_bucket(
     assert len(frame) == sum(len(block["information"]) for block in raw["response"]) > 0
     assert frame["os"].notna().any()
     assert clarity_emulator.calls(project) == 1
+
+
+# ------------------------------------------------------------------ every run type renders
+
+
+def _run_of_type(dag: Any, run_type: str) -> Any:
+    """The DagRun a worker receives for ``run_type``, dated as the scheduler dates it."""
+    from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    now = datetime.now(UTC)
+    due = coerce_to_core_timetable(dag.timetable).next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=False),
+    )
+    if run_type in ("manual_no_logical_date", "asset_triggered"):
+        # `airflow dags trigger`, the REST API and asset events leave the logical date empty.
+        logical, start, end, run_after = None, None, None, now
+    elif run_type == "manual_ui":
+        logical, start, end, run_after = now, now, now, now
+    else:  # scheduled and backfill: the timetable's dates (a backfill's are in the past)
+        logical = due.logical_date if run_type == "scheduled" else datetime(2026, 1, 5, tzinfo=UTC)
+        start, end = due.data_interval if run_type == "scheduled" else (logical, logical)
+        run_after = due.run_after if run_type == "scheduled" else logical
+    kind = {"manual_no_logical_date": "manual", "manual_ui": "manual"}.get(run_type, run_type)
+    return DagRun(
+        dag_id=dag.dag_id,
+        run_id=f"{kind}__{run_type}",
+        logical_date=logical,
+        data_interval_start=start,
+        data_interval_end=end,
+        run_after=run_after,
+        start_date=now,
+        end_date=None,
+        run_type=DagRunType(kind),
+        state=DagRunState.RUNNING,
+        consumed_asset_events=[],
+        partition_key=None,
+    )
+
+
+RUN_TYPES = ["scheduled", "manual_ui", "manual_no_logical_date", "asset_triggered", "backfill"]
+
+
+@pytest.mark.parametrize("run_type", RUN_TYPES)
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
+def test_every_templated_field_renders_for_every_run_type(
+    example_bag: Any, dag_id: str, run_type: str
+) -> None:
+    import uuid as uuid_module
+
+    from airflow.sdk.api.datamodels._generated import TIRunContext
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    dag = example_bag.get_dag(dag_id)
+    run = _run_of_type(dag, run_type)
+    for parsed in _export_tasks(dag):
+        task = copy.deepcopy(parsed)  # rendering writes into the task: keep the bag's intact
+        ti = RuntimeTaskInstance.model_construct(
+            id=uuid_module.uuid4(),
+            task_id=task.task_id,
+            dag_id=dag.dag_id,
+            run_id=run.run_id,
+            try_number=1,
+            map_index=-1,
+            task=task,
+            start_date=run.start_date,
+            max_tries=0,
+            _ti_context_from_server=TIRunContext(dag_run=run, max_tries=0),
+        )
+        task.render_template_fields(ti.get_template_context())
+
+        if task.destination is not None:
+            assert f"/dt={run.run_after:%Y-%m-%d}/" in str(task.destination)
+            assert "{{" not in str(task.destination)
+
+
+def test_daily_snapshot_runs_without_a_logical_date(
+    clarity_emulator: ClarityEmulator,
+    project: str,
+    run_dag: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`airflow dags trigger` and the REST API start runs like this one: no logical date."""
+    base = tmp_path / "clarity"
+    monkeypatch.setenv("AIRFLOW_VAR_CLARITY_EXPORT_BASE", base.as_uri())
+
+    run = run_dag(
+        EXAMPLE_DAGS / "clarity_daily_snapshot.py", "clarity_daily_snapshot", logical_date=None
+    )
+
+    assert run.logical_date is None
+    assert run.state == "success"
+    partition = base / f"dt={run.run_after:%Y-%m-%d}"
+    assert sorted(p.name for p in partition.glob("*.parquet")) == sorted(
+        f"{name}.parquet"
+        for name in ("snapshot", "by_os", "by_device", "by_country_device", "by_url")
+    )
+    assert clarity_emulator.calls(project) == 5
+
+
+# ------------------------------------------------------------------ one date expression
+
+DOCUMENTED = sorted(
+    [
+        *(REPO_ROOT / "docs").glob("*.md"),
+        REPO_ROOT / "README.md",
+        *EXAMPLE_DAGS.glob("*.py"),
+        REPO_ROOT / "airflow_provider_clarity/operators/export.py",
+        REPO_ROOT / "airflow_provider_clarity/request.py",
+    ]
+)
+# Context names Airflow leaves undefined in a run without a logical date.
+_NEEDS_LOGICAL_DATE = re.compile(
+    r"\b(ds|ds_nodash|ts|ts_nodash|ts_nodash_with_tz|logical_date|data_interval_start|"
+    r"data_interval_end|prev_ds|next_ds|execution_date)\b"
+)
+
+
+@pytest.mark.parametrize("path", DOCUMENTED, ids=lambda p: p.name)
+def test_documented_templates_date_partitions_with_partition_day(path: Path) -> None:
+    """Every template users may copy renders in every run type, and dates the same way.
+
+    In Markdown, that is the Python code blocks (the prose may name ``{{ ds }}`` to warn).
+    """
+    text = path.read_text()
+    if path.suffix == ".md":
+        text = "\n".join(re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL))
+    for expression in re.findall(r"\{\{.*?\}\}", text):
+        bare = expression.replace(PARTITION_DAY[3:-3], "").replace("{{{{", "{{")
+        assert not _NEEDS_LOGICAL_DATE.search(bare), f"{path.name}: {expression}"

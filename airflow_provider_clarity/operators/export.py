@@ -9,19 +9,11 @@ The flow of one task instance, each step refusing before anything is spent when 
 5. call Clarity and write its answer, unchanged, to durable storage before anything else;
 6. normalise it and return it to XCom, or write it to object storage and emit an asset event.
 
-Where the raw snapshot is kept, so that a retry or re-run of the same task instance finds it:
+Where the raw snapshot is kept, and why there: ``_snapshot.store_for_task``. Which answers
+a re-run may reuse: ``_snapshot.RawSnapshot.reusable``.
 
-- ``raw_location`` when given (a ``.json`` file, or a folder where the file is named
-  ``<dag_id>/<run_id>/<task_id>[.<map_index>].raw.json``);
-- else beside the ``destination``: ``.../os.parquet`` keeps ``.../os.raw.json``. The user
-  already chose that storage for the data, it outlives Airflow's metadata, and a re-run
-  finds it by name;
-- else (XCom mode) Airflow 3.3's task state store (``context["task_state_store"]``, key
-  ``clarity_raw_snapshot``). It is scoped to dag_id/run_id/task_id/map_index, so every try
-  and every re-run of the task instance sees it, it works on real workers (through the
-  Execution API) and under ``dag.test()``, and it needs no configuration. XCom would not
-  do: it is cleared when a task instance is retried or cleared, which is exactly when the
-  snapshot is needed. Large snapshots (URL breakdowns) are better written to a destination.
+STYLE: thin. The operator validates, asks the hook, keeps the answer, hands the rows on;
+each of those steps lives in the module that owns it.
 """
 
 from __future__ import annotations
@@ -34,6 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
+
+# What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
+from airflow.sdk.definitions._internal.mixins import ResolveMixin
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_clarity import normalize
@@ -48,6 +43,7 @@ from airflow_provider_clarity._snapshot import (
 )
 from airflow_provider_clarity._storage import (
     asset_uri,
+    refuse_folder_name,
     require_writable,
     resolve_path,
     write_atomic,
@@ -72,7 +68,12 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
-__all__ = ["ClarityExportOperator", "ExportSummary"]
+__all__ = ["PARTITION_DAY", "ClarityExportOperator", "ExportSummary"]
+
+PARTITION_DAY = "{{ dag_run.run_after | ds }}"
+# The date documented destinations are partitioned by: the UTC day the run was due. Unlike
+# ds, it is defined for runs without a logical date. Docs and examples write this expression
+# (tests/test_example_dags.py checks it); docs/windows.md says which day it names.
 
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
@@ -116,8 +117,10 @@ class ClarityExportOperator(BaseOperator):
     :param dimensions: up to three of ``Browser, Device, Country, OS, Source, Medium,
         Campaign, Channel, URL``; a list or a comma-separated string. Templated.
     :param destination: where to write the table: a URI or ``ObjectStoragePath``, e.g.
-        ``"file:///data/clarity/{{ ds }}/os.parquet"`` or
-        ``"s3://aws_default@bucket/clarity/dt={{ ds }}/os.parquet"`` (the ``amazon`` extra).
+        ``"file:///data/clarity/dt={{ dag_run.run_after | ds }}/os.parquet"`` or
+        ``"s3://aws_default@bucket/clarity/dt={{ dag_run.run_after | ds }}/os.parquet"``
+        (the ``amazon`` extra). Date it with ``PARTITION_DAY``, which renders for every run
+        type (``ds`` is undefined in runs without a logical date).
         The raw snapshot is kept beside it as ``os.raw.json``. Templated.
     :param output_format: ``parquet`` (typed), ``csv``, ``jsonl`` (one object per line) or
         ``json`` (one array).
@@ -547,8 +550,10 @@ class ClarityExportOperator(BaseOperator):
 def _absolute_or_templated(
     destination: str | ObjectStoragePath | None,
 ) -> str | ObjectStoragePath | None:
-    """Refuse a fixed relative path at parse time: it would land wherever a worker runs."""
+    """Refuse a fixed relative or folder path at parse time: no worker could use it."""
     text = destination if isinstance(destination, str) else ""
+    if "{{" not in text:
+        refuse_folder_name(text, what="destination")
     if text and "{{" not in text and "://" not in text and not text.startswith("/"):
         raise ValueError(
             f"destination {text!r} is a relative path; give an absolute one such as "
@@ -558,14 +563,18 @@ def _absolute_or_templated(
 
 
 def _is_literal(value: Any) -> bool:
-    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value."""
+    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value.
+
+    Anything that is not lazy counts as literal, so a value of the wrong type (a float, a
+    dict, ``[None]``, bytes...) is refused at parse time by the same checks as at run time.
+    """
     if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, int):
-        return True
+        return not any(marker in value for marker in ("{{", "{%", "{#"))
+    if isinstance(value, ResolveMixin):  # XComArg and friends: resolved at run time.
+        return False
     if isinstance(value, list | tuple):
-        return all(isinstance(item, str) and _is_literal(item) for item in value)
-    return value is None
+        return all(_is_literal(item) for item in value)
+    return True
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -198,7 +198,6 @@ def exception_texts(exc: BaseException) -> str:
         (1, "('Channel',)", {"numOfDays": "1", "dimension1": "Channel"}),
         (1, "[OS, Device]", {"numOfDays": "1", "dimension1": "OS", "dimension2": "Device"}),
         (1, "[]", {"numOfDays": "1"}),
-        (1, "", {"numOfDays": "1"}),
         (1, None, {"numOfDays": "1"}),
         (1, ["OS", "os", "OS "], {"numOfDays": "1", "dimension1": "OS"}),
         (1, ["Country", "Country/Region"], {"numOfDays": "1", "dimension1": "Country"}),

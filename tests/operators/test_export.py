@@ -113,8 +113,10 @@ def _values(series: pd.Series) -> list[Any]:
 
 
 def assert_no_token(token: str, *texts: str) -> None:
+    """Neither the token nor any 24-character piece of it appears in ``texts``."""
+    pieces = {token[i : i + 24] for i in range(max(1, len(token) - 23))}
     for text in texts:
-        assert token not in text
+        assert not any(piece in text for piece in pieces)
 
 
 # ------------------------------------------------------------------ construction

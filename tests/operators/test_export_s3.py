@@ -18,9 +18,11 @@ from airflow.sdk import Asset
 from airflow_provider_clarity import normalize
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.operators.export import ClarityExportOperator
+from airflow_provider_clarity.quota import MemoryLedgerStore
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import S3_BUCKET
 from tests.operators.test_export import conn, ledger_store, make_context  # noqa: F401
+from tests.operators.test_export_preflight import charged
 
 BUCKET = S3_BUCKET
 
@@ -98,3 +100,88 @@ def test_s3_without_the_amazon_extra_fails_before_any_call(
     assert "pip install 'airflow-provider-clarity[amazon]'" in str(info.value)
     assert "No Clarity call was made" in str(info.value)
     assert clarity_emulator.total_requests() == 0
+
+
+@pytest.mark.parametrize("credentials", ["missing", "invalid"])
+@pytest.mark.parametrize("force_refresh", [True, False])
+def test_unreachable_s3_fails_before_the_call_even_with_force_refresh(
+    conn: str,  # noqa: F811
+    clarity_emulator: ClarityEmulator,
+    ledger_store: MemoryLedgerStore,  # noqa: F811
+    moto_endpoint: str,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    credentials: str,
+    force_refresh: bool,
+) -> None:
+    import moto.settings
+
+    # Nothing may look for other credentials (instance metadata, a profile).
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    login: dict[str, dict[str, str]] = {
+        "missing": {},
+        "invalid": {"login": "AKIANOTAKEY", "password": "wrong"},
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                **login[credentials],
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    op = ClarityExportOperator(
+        task_id="export",
+        destination=f"s3://aws_default@{BUCKET}/clarity/os.parquet",
+        force_refresh=force_refresh,
+    )
+
+    # moto checks signatures during the task, as S3 does (not while the fixture cleans up).
+    with pytest.MonkeyPatch.context() as auth, pytest.raises(ClarityRequestError) as info:
+        auth.setattr(moto.settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        op.execute(make_context())
+
+    text = str(info.value)
+    assert f"destination 's3://{BUCKET}/clarity/os.raw.json' cannot be used" in text
+    assert "No Clarity call was made" in text
+    assert "check the credentials of the Airflow connection 'aws_default'" in text
+    assert clarity_emulator.total_requests() == 0
+    assert charged(ledger_store) == 0
+
+
+def test_missing_bucket_fails_before_the_call(
+    conn: str,  # noqa: F811
+    clarity_emulator: ClarityEmulator,
+    ledger_store: MemoryLedgerStore,  # noqa: F811
+    s3: Any,
+) -> None:
+    op = ClarityExportOperator(
+        task_id="export",
+        destination="s3://aws_default@no-such-clarity-bucket/os.parquet",
+        force_refresh=True,
+    )
+
+    with pytest.raises(ClarityRequestError, match="its bucket 'no-such-clarity-bucket' does not"):
+        op.execute(make_context())
+
+    assert clarity_emulator.total_requests() == 0
+    assert charged(ledger_store) == 0
+
+
+def test_a_bare_bucket_is_not_a_destination(
+    conn: str,  # noqa: F811
+    clarity_emulator: ClarityEmulator,
+    s3: Any,
+) -> None:
+    op = ClarityExportOperator(task_id="export", destination="{{ d }}")
+    op.destination = f"s3://aws_default@{BUCKET}"
+
+    with pytest.raises(ClarityRequestError, match=f"'s3://{BUCKET}/os.parquet'"):
+        op.execute(make_context())
+
+    assert clarity_emulator.total_requests() == 0
+    assert _keys(s3) == []
