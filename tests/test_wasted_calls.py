@@ -472,6 +472,7 @@ def retry_setup(
 
 def test_errors_retrying_cannot_fix_end_the_task_without_spending_airflow_retries(
     retry_setup: dict[str, str],
+    airflow_db: Path,
     clarity_emulator: ClarityEmulator,
     run_dag: Any,
     tmp_path: Path,
@@ -507,8 +508,13 @@ def test_errors_retrying_cannot_fix_end_the_task_without_spending_airflow_retrie
     assert kept["status"] == 200 and "Sign in" in kept["body"] and kept["response"] is None
     ledger = json.loads(Variable.get(ledger_key("p-401")))
     assert [c["outcome"] for c in ledger["calls"]] == ["401"]
+    # Nor in the metadata DB (task instances, XCom, logs of the run, the ledger Variable).
+    database = "".join(
+        path.read_bytes().decode("latin-1") for path in sorted(airflow_db.glob("airflow.db*"))
+    )
+    assert "clarity_no_retry" in database, "the run is in this DB"
     for secret in retry_setup.values():
-        assert_no_token(secret, out + err)
+        assert_no_token(secret, out + err, database)
 
 
 def test_an_unusable_answer_is_kept_and_re_read_for_free(
