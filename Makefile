@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := --extra amazon --extra openlineage
 
-.PHONY: install lint format browser test demo docs screenshots bench clean
+.PHONY: install lint format browser services test demo docs screenshots bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -32,10 +32,15 @@ format: install
 browser:
 	@bash scripts/install_chromium.sh
 
+# Debian's PostgreSQL and Redis for the integration suite (apt, as root); prints why when it
+# cannot. The tests start their own private servers on loopback ports.
+services:
+	@bash scripts/install_services.sh
+
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
-test: install lint browser docs
+test: install lint browser services docs
 	$(BIN)/pytest
 
 # Regenerates docs/img from the real connection form and quota page in a real browser.
