@@ -211,36 +211,43 @@ class AirflowCluster:
         """The host name ``worker`` records in ``task_instance.hostname``."""
         return f"clarity-it-{worker}"
 
-    def start_worker(self, worker: str) -> None:
-        """Start a Celery worker and wait until it is ready to take tasks."""
-        offset = self.log_path(worker).stat().st_size if self.log_path(worker).exists() else 0
-        self.start(
-            worker,
-            "--celery-hostname",
-            f"{worker}@%h",
-            "--concurrency",
-            str(WORKER_CONCURRENCY),
-            "--skip-serve-logs",
-            "--without-mingle",
-            "--without-gossip",
-            command=("celery", "worker"),
-        )
+    def start_workers(self, *workers: str) -> None:
+        """Start Celery workers (in parallel) and wait until each is ready to take tasks."""
+        offsets = {
+            worker: self.log_path(worker).stat().st_size if self.log_path(worker).exists() else 0
+            for worker in workers
+        }
+        for worker in workers:
+            self.start(
+                worker,
+                "--celery-hostname",
+                f"{worker}@%h",
+                "--concurrency",
+                str(WORKER_CONCURRENCY),
+                "--skip-serve-logs",
+                "--without-mingle",
+                "--without-gossip",
+                command=("celery", "worker"),
+            )
 
-        def ready() -> bool:
+        def ready(worker: str) -> bool:
             if self.processes[worker].poll() is not None:
                 pytest.fail(
                     f"Celery {worker} exited at startup\n{_tail(self.log_path(worker), 60)}"
                 )
             with self.log_path(worker).open("rb") as log:
-                log.seek(offset)
+                log.seek(offsets[worker])
                 return b" ready." in log.read()
 
-        wait_until(
-            ready,
-            timeout=STARTUP_TIMEOUT,
-            interval=0.5,
-            message=lambda: f"Celery {worker} to come up\n{_tail(self.log_path(worker), 40)}",
-        )
+        for worker in workers:
+            wait_until(
+                lambda worker=worker: ready(worker),  # type: ignore[misc]
+                timeout=STARTUP_TIMEOUT,
+                interval=0.5,
+                message=lambda worker=worker: (  # type: ignore[misc]
+                    f"Celery {worker} to come up\n{_tail(self.log_path(worker), 40)}"
+                ),
+            )
 
     def kill_worker(self, worker: str) -> None:
         """SIGKILL a Celery worker and every process under it, as a lost machine would."""
@@ -605,8 +612,7 @@ def _start_cluster(home: Path, postgres: Postgres, redis: Redis) -> AirflowClust
         cluster.start("scheduler", "--skip-serve-logs")
         cluster.start("dag-processor")
         cluster.start("triggerer", "--skip-serve-logs")
-        for worker in WORKERS:
-            cluster.start_worker(worker)
+        cluster.start_workers(*WORKERS)
         cluster.timings["workers"] = time.monotonic() - started
 
         def ready() -> bool:
