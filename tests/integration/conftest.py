@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -324,6 +325,35 @@ class AirflowCluster:
             parts.append(f"----- failed task {row['dag_id']}.{row['task_id']} -----\n{text}")
         return "\n".join(parts)
 
+    def executor_event_delays(self, dag_id: str) -> list[float]:
+        """Seconds from each task exit of ``dag_id`` (the worker's "Workload finished") to the
+        scheduler's "Received executor event" for it: the lag behind the 3.3.2 wait race."""
+        ti_of: dict[str, tuple[str, str]] = {}
+        finished: list[tuple[datetime, tuple[str, str] | str]] = []
+        for worker in WORKERS:
+            for line in _lines(self.log_path(worker)):
+                found = _WORKLOAD_TI.search(line)
+                if found:
+                    ti_of[found.group(1)] = (found.group(3), found.group(2))
+                done = _WORKLOAD_DONE.search(line)
+                if done and (moment := _log_time(line)):
+                    finished.append((moment, done.group(1)))
+        received: dict[tuple[str, str], list[datetime]] = {}
+        for line in _lines(self.log_path("scheduler")):
+            event = _EXECUTOR_EVENT.search(line)
+            if event and (moment := _log_time(line)):
+                received.setdefault((event.group(1), event.group(2)), []).append(moment)
+        delays = []
+        for moment, ti_id in sorted(finished, key=lambda item: item[0]):
+            key = ti_of.get(str(ti_id))
+            if key is None or key[0] != dag_id:
+                continue
+            later = [r for r in received.get(key, []) if r >= moment]
+            if later:
+                delays.append((later[0] - moment).total_seconds())
+                received[key].remove(later[0])
+        return delays
+
     # -- REST ----------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
         if self._token is None:
@@ -576,6 +606,30 @@ class AirflowCluster:
                 when = when.replace(tzinfo=UTC)
             found.setdefault((row["dag_id"], row["run_id"], row["task_id"]), []).append(when)
         return found
+
+
+_WORKLOAD_TI = re.compile(
+    r"ti=TaskInstanceDTO\(id=UUID\('([^']+)'\), task_id='([^']+)', dag_id='([^']+)'"
+)
+_WORKLOAD_DONE = re.compile(r"Workload finished .*workload_id=(\S+)")
+_EXECUTOR_EVENT = re.compile(
+    r"Received executor event with state (?:success|failed) for task instance "
+    r"TaskInstanceKey\(dag_id='([^']+)', task_id='([^']+)'"
+)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _log_time(line: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _decode_moment(value: Any) -> datetime:

@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -147,6 +148,30 @@ def _assert_token_never_written(cluster: AirflowCluster, tokens: Sequence[str]) 
         assert token.encode() not in dump, "a Clarity token appears in the metadata DB dump"
 
 
+def _figures(
+    name: str,
+    cluster: AirflowCluster,
+    calls: Sequence[RecordedRequest],
+    window: timedelta,
+    states: dict[str, set[str]] | dict[str, str | None],
+    dag_ids: Sequence[str],
+) -> None:
+    """One line of figures for the run notes (stderr, shown with ``-s``); never asserted."""
+    busiest = max((_in_window(calls, r.at, window) for r in calls), default=0)
+    seen = Counter(
+        state
+        for found in states.values()
+        for state in (found if isinstance(found, set) else {found})
+    )
+    delays = [d for dag_id in dag_ids for d in cluster.executor_event_delays(dag_id)]
+    lag = f"{min(delays):.2f}-{max(delays):.2f} s over {len(delays)}" if delays else "none"
+    sys.stderr.write(
+        f"\n[figures] {name}: {len(calls)} calls, at most {busiest} in any {window}, "
+        f"{sum(r.status == 429 for r in calls)} x 429; task states seen {dict(seen)}; "
+        f"executor event delays {lag}\n"
+    )
+
+
 def test_harness_pool_serialises_and_deferred_task_frees_the_slot(
     airflow_cluster: AirflowCluster,
 ) -> None:
@@ -202,6 +227,7 @@ def test_fifteen_exports_share_ten_calls_and_wait_for_the_reset(
         assert final == dict.fromkeys(runs, "success"), observer.states
         calls_a = _calls(emu, "project-a")
         calls_b = _calls(emu, "project-b")
+    _figures("15 exports, deferrable", cluster, calls_a, WINDOW, observer.states, TEAM_DAGS)
 
     # Clarity saw all 15 wanted calls, never more than 10 in a window, and never said 429.
     assert [r.status for r in calls_a] == [200] * 15
@@ -296,6 +322,7 @@ def test_non_deferrable_export_waits_by_rescheduling(airflow_cluster: AirflowClu
 
         assert final == {run: "success"}, observer.states
         calls = _calls(emu, "project-c")
+    _figures("3 exports, reschedule", cluster, calls, RESCHED_WINDOW, observer.states, [run[0]])
 
     assert [r.status for r in calls] == [200] * 3
     _assert_at_most_per_window(calls, RESCHED_LIMIT, RESCHED_WINDOW)
@@ -384,6 +411,9 @@ def test_retry_on_the_other_worker_reuses_the_kept_snapshot(
                 cluster.start_workers(stopped)
         calls = _calls(emu, "project-r")
 
+    _figures(
+        "retry elsewhere", cluster, calls, timedelta(hours=1), cluster.task_states([run]), [run[0]]
+    )
     assert final == {run: "success"}, cluster.task_states([run])
     tries = cluster.task_tries(*run, "export")
     assert [(t["try_number"], t["state"]) for t in tries] == [(1, "failed"), (2, "success")]
@@ -439,6 +469,7 @@ def test_worker_killed_mid_call_keeps_the_call_counted(airflow_cluster: AirflowC
         calls = _calls(emu, "project-k")
 
     states = cluster.task_states([run])
+    _figures("worker killed", cluster, calls, timedelta(hours=1), states, [run[0]])
     assert final == {run: "success"}, states
     assert states == {"worker_killed.export": "success", "worker_killed.after": "skipped"}
     tries = cluster.task_tries(*run, "export")
@@ -534,7 +565,8 @@ def test_slow_answers_do_not_make_woken_exports_race_the_scheduler(
     sys.stderr.write(
         f"\n[wait race] states {states}; requested waits (s) "
         f"{ {t: [round(w.total_seconds(), 1) for w in ws] for t, ws in waits.items()} }; "
-        f"race reports {len(raced)}\n"
+        f"race reports {len(raced)}; executor event delays (s) "
+        f"{sorted(round(d, 2) for d in cluster.executor_event_delays('wait_race'))}\n"
     )
     assert sum(map(len, waits.values())) >= 6 - RACE_LIMIT, f"too few waits logged: {waits}"
     assert not short, f"waits shorter than {SAFE_WAIT_FLOOR} were requested: {short}"
