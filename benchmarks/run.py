@@ -706,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(console_table(rows))
+    for row in rows:
+        for note in row.notes:
+            print(f"  note: {note}")
     for title, profile in profiles.items():
         print(f"\n{title}:\n" + "\n".join(profile))
     print(f"\n{seconds:.0f} s; load average {load_start} -> {load_end}")
