@@ -18,6 +18,7 @@ component shares the home's log folder). Set ``CLARITY_IT_KEEP_HOME=1`` to keep 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -242,10 +243,10 @@ class AirflowCluster:
 
         for worker in workers:
             wait_until(
-                lambda worker=worker: ready(worker),  # type: ignore[misc]
+                functools.partial(ready, worker),
                 timeout=STARTUP_TIMEOUT,
                 interval=0.5,
-                message=lambda worker=worker: (  # type: ignore[misc]
+                message=lambda worker=worker: (
                     f"Celery {worker} to come up\n{_tail(self.log_path(worker), 40)}"
                 ),
             )
