@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := --extra amazon --extra openlineage
 
-.PHONY: install lint format browser test demo docs screenshots bench clean
+.PHONY: install lint format browser services package test demo docs screenshots bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -32,10 +32,20 @@ format: install
 browser:
 	@bash scripts/install_chromium.sh
 
+# Debian's PostgreSQL and Redis for the integration suite (apt, as root); prints why when it
+# cannot. The tests start their own private servers on loopback ports.
+services:
+	@bash scripts/install_services.sh
+
+# Builds the wheel and sdist, then installs the wheel into clean Python 3.11 and 3.12 venvs
+# (pinned to uv.lock) and checks that Airflow registers the provider there.
+package:
+	@UV="$(UV)" bash scripts/check_wheel.sh
+
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
-test: install lint browser docs
+test: install lint browser services docs package
 	$(BIN)/pytest
 
 # Regenerates docs/img from the real connection form and quota page in a real browser.

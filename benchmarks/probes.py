@@ -12,6 +12,9 @@ Each probe prints one line ``@@RESULT <json>`` on stdout (task logs may share st
   Peak RSS is ``ru_maxrss`` after the cold export; the RSS before it is read from
   ``/proc/self/statm``. With ``--profile``: only pyinstrument's tree of the cold export.
 - ``normalize REPS``: the normalisers and the naive baseline on the 9 x 1000 payload.
+- ``projects N``: N exports in a row, one per project (connections ``clarity_p0`` ..), as
+  the single ``clarity_api`` slot runs them, each against its own ledger; each export
+  paired with a bare ``requests.get`` of the same project (the call alone).
 """
 
 from __future__ import annotations
@@ -272,12 +275,73 @@ def normalize_probe(reps: int) -> dict[str, Any]:
     return {"rows": rows, "blocks": len(payload), "times": times}
 
 
+# ------------------------------------------------------------------ many projects
+
+
+def projects_probe(count: int) -> dict[str, Any]:
+    """Slot-hold time of N one-export projects in a row, against the bare HTTP call of each."""
+    import airflow.sdk  # noqa: F401
+    import requests
+    from airflow.sdk import Connection
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    from airflow_provider_clarity.operators.export import ClarityExportOperator
+    from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger
+
+    # One in-memory ledger per project (on a worker: one Variable per project).
+    stores: dict[str, MemoryLedgerStore] = {}
+    for_hook = QuotaLedger.for_hook.__func__  # type: ignore[attr-defined]
+
+    def with_memory_store(cls: type[QuotaLedger], hook: Any, **kwargs: Any) -> QuotaLedger:
+        kwargs.setdefault("store", stores.setdefault(hook.project_id, MemoryLedgerStore()))
+        return for_hook(cls, hook, **kwargs)
+
+    QuotaLedger.for_hook = classmethod(with_memory_store)  # type: ignore[method-assign,assignment]
+    now = datetime.now(UTC)
+    holds: list[float] = []
+    calls: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="clarity-bench-projects-") as root:
+        started = time.perf_counter()
+        for index in range(count):
+            conn_id = f"clarity_p{index}"
+            operator = ClarityExportOperator(
+                task_id="export",
+                clarity_conn_id=conn_id,
+                dimensions=("OS",),
+                destination=f"file://{root}/{conn_id}/os.parquet",
+            )
+            ti = SimpleNamespace(dag_id="bench", task_id="export", run_id=conn_id, map_index=-1)
+            context = {
+                "ti": ti,
+                "outlet_events": OutletEventAccessors(),
+                "data_interval_end": now,
+                "logical_date": now,
+            }
+            start = time.perf_counter()
+            operator.execute(context)  # type: ignore[arg-type]
+            holds.append(time.perf_counter() - start)
+            conn = Connection.get(conn_id)
+            start = time.perf_counter()
+            response = requests.get(
+                f"{conn.host}/export-data/api/v1/project-live-insights",
+                params={"numOfDays": "1", "dimension1": "OS"},
+                headers={"Authorization": f"Bearer {conn.password}"},
+                timeout=120,
+            )
+            response.raise_for_status()
+            calls.append(time.perf_counter() - start)
+        wall = time.perf_counter() - started
+    return {"holds": holds, "calls": calls, "wall_seconds": wall, "projects": len(stores)}
+
+
 def main(argv: list[str]) -> None:
     kind, *args = argv
     if kind == "parse":
         _emit(parse_probe(int(args[0]), args[1:]))
     elif kind == "normalize":
         _emit(normalize_probe(int(args[0])))
+    elif kind == "projects":
+        _emit(projects_probe(int(args[0])))
     elif kind == "export":
         _emit(export_probe(args[0], args[1], int(args[2]), profile="--profile" in args))
     else:

@@ -6,6 +6,8 @@
    against the hand-written task in ``baseline.py`` (time, peak RSS).
 3. Normalisation: ``to_dataframe`` / ``to_records`` against ``json_normalize`` plus naive
    coercion.
+4. Many projects: N projects x 1 export in a row through the one ``clarity_api`` slot, at
+   two emulator latencies: slot-hold time per export against the bare HTTP call.
 
 Prints a table and writes ``benchmarks/results.md``. Every figure is median [min-max] over
 repetitions; every ratio is the median [min-max] of ratios paired within one process or
@@ -61,10 +63,17 @@ class Settings:
     export_processes: int  # fresh processes per side and size
     export_warm: int  # exports after the first, per process
     normalize_reps: int  # calls of each normaliser
+    projects: int  # projects (one export each) per latency
 
 
-FULL = Settings(3, 6, 2, 3, 5, 15)
-QUICK = Settings(2, 3, 1, 1, 3, 5)
+FULL = Settings(3, 6, 2, 3, 5, 15, 10)
+QUICK = Settings(2, 3, 1, 1, 3, 5, 4)
+# Emulator answer delays for the many-projects benchmark (Clarity publishes none).
+PROJECT_LATENCIES = (0.5, 4.0)
+# The hook's worst case for one export: 3 attempts (max_retries=2) timing out at 60 s each,
+# plus 2 + 4 s of backoff.
+WORST_EXPORT_SECONDS = 3 * 60.0 + 2.0 + 4.0
+PROJECTS_PER_DAY = 100
 
 
 METHOD = """
@@ -117,6 +126,17 @@ into a fresh folder so the kept raw snapshot is never reused.
 order with `gc.collect()` before each call. `to_dataframe` and `to_records` also add the
 `exported_at` and `num_of_days` columns and validate every value; the baseline is
 `baseline.naive_dataframe` (`json_normalize` + `to_numeric` on the count columns).
+
+**4. Many projects.** The emulator (in the benchmark's process) delays every answer by a
+fixed latency (its `slow` fault). One fresh interpreter runs N exports in a row, one per
+project (connections `clarity_p0` .. from environment variables), each with its own
+in-memory ledger: what the single 1-slot `clarity_api` pool does with N projects' daily
+exports, since it runs one at a time. "Slot-hold time" is `execute()` from start to end
+(ledger, call, raw snapshot, normalisation, Parquet). The baseline, paired with each export,
+is a bare `requests.get` of the same project at the same latency: the part no client can
+avoid. Under a real scheduler each task also holds the slot while its worker process
+starts (not included here). The verdict for 100 projects a day uses the median hold and
+the hook's worst case per export (3 attempts timing out at 60 s, plus backoff).
 
 Timings come from a shared 2-core machine; the load average above says how busy it was.
 Pairing cancels most of the drift, but ranges widen when the load is high.
@@ -494,6 +514,49 @@ def bench_normalize(settings: Settings, env: dict[str, str]) -> list[Row]:
 # ------------------------------------------------------------------ report
 
 
+# ------------------------------------------------------------------ 4. many projects
+
+
+def bench_projects(settings: Settings, env: dict[str, str]) -> list[Row]:
+    from airflow_provider_clarity.testing.emulator import ClarityEmulator
+
+    rows: list[Row] = []
+    for latency in PROJECT_LATENCIES:
+        with ClarityEmulator(daily_limit=UNLIMITED) as emulator:
+            emulator.inject_fault("slow", delay=latency, permanent=True)
+            probe_env = dict(env)
+            for index in range(settings.projects):
+                project = f"bench-p{index}"
+                probe_env[f"AIRFLOW_CONN_CLARITY_P{index}"] = emulator.airflow_conn_json(
+                    emulator.issue_token(project), project_id=project, daily_limit=UNLIMITED
+                )
+            _progress(f"projects: {settings.projects} x 1 export at {latency:g} s latency")
+            result = run_probe(["projects", str(settings.projects)], probe_env)
+        section = (
+            f"4. Many projects: {result['projects']} projects x 1 export through one slot, "
+            f"answers after {latency:g} s"
+        )
+        row = compare(section, "slot-hold time per export", result["holds"], result["calls"], "s")
+        hold = statistics.median(result["holds"])
+        overhead = hold - statistics.median(result["calls"])
+        day = 86400.0
+        row.notes.append(
+            f"at {latency:g} s latency: {result['projects']} exports took "
+            f"{result['wall_seconds']:.1f} s of wall time in a row (both sides); a median "
+            f"export holds the slot {hold:.2f} s ({overhead * 1000:.0f} ms beyond the bare "
+            f"call), so {PROJECTS_PER_DAY} projects hold it {PROJECTS_PER_DAY * hold / 60:.1f} "
+            f"min a day and one slot fits {day / hold:.0f} exports a day"
+        )
+        rows.append(row)
+    worst = PROJECTS_PER_DAY * (WORST_EXPORT_SECONDS + overhead)
+    rows[-1].notes.append(
+        f"worst case, every export timing out {3}x ({WORST_EXPORT_SECONDS:.0f} s each): "
+        f"{PROJECTS_PER_DAY} projects hold the slot {worst / 3600:.1f} h a day, so the last "
+        f"of {PROJECTS_PER_DAY} exports scheduled together starts {worst / 3600:.1f} h late"
+    )
+    return rows
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -613,14 +676,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1 minute)")
     parser.add_argument(
         "--only",
-        choices=("parse", "export", "normalize"),
+        choices=("parse", "export", "normalize", "projects"),
         action="append",
         help="run only these benchmarks (repeatable); results.md is not written",
     )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
-    only = set(args.only or ("parse", "export", "normalize"))
+    only = set(args.only or ("parse", "export", "normalize", "projects"))
     started = time.perf_counter()
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     rows: list[Row] = []
@@ -638,9 +701,14 @@ def main(argv: list[str] | None = None) -> int:
                 profiles["Profile of the slowest Clarity export (pyinstrument)"] = export_profile
         if "normalize" in only:
             rows += bench_normalize(settings, env)
+        if "projects" in only:
+            rows += bench_projects(settings, env)
     seconds = time.perf_counter() - started
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(console_table(rows))
+    for row in rows:
+        for note in row.notes:
+            print(f"  note: {note}")
     for title, profile in profiles.items():
         print(f"\n{title}:\n" + "\n".join(profile))
     print(f"\n{seconds:.0f} s; load average {load_start} -> {load_end}")

@@ -77,8 +77,11 @@ PARTITION_DAY = "{{ dag_run.run_after | ds }}"
 
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
-# Never ask to be woken in the past: that would spin without waiting.
-_MIN_WAIT = timedelta(seconds=5)
+# No wait shorter than this: Airflow 3.3.2 fails a task queued again before the executor's
+# event for its last exit arrives (apache/airflow#67287); that event was measured 0.1-0.6 s
+# late usually and 5-6 s at times. Waiters for one reset are spread over _STAGGER more.
+_MIN_WAIT = timedelta(seconds=30)
+_STAGGER = timedelta(seconds=30)
 
 
 class ExportSummary(TypedDict):
@@ -353,10 +356,9 @@ class ClarityExportOperator(BaseOperator):
     def _quota_exhausted(self, ledger: QuotaLedger, error: ClarityQuotaExceededError) -> NoReturn:
         """Wait for the reset, skip or fail, as ``on_quota_exhausted`` says. Spends nothing."""
         try:
-            reset_at = ledger.next_reset()
+            reset_at = ledger.wake_at(floor=_MIN_WAIT, stagger=_STAGGER)
         except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
             raise error from None
-        reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
         why = {
             "api": "Clarity answered 429",
             "degraded": "Clarity is failing with HTTP 5xx; waiting out the cool-down",

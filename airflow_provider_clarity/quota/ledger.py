@@ -37,9 +37,10 @@ STYLE: counting only. Storage is ``store.py``, the document ``records.py``, the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_clarity._values import utc_text
@@ -237,6 +238,20 @@ class QuotaLedger:
         if found is None:
             raise ValueError(never_message(self.settings, calls))
         return found
+
+    def wake_at(self, *, floor: timedelta, stagger: timedelta) -> datetime:
+        """When a task that found no call left should look again.
+
+        The next reset, but never sooner than ``floor`` from now (Airflow 3.3.2 can fail a
+        task queued again within seconds of exiting to wait). When the floor decides, this
+        caller's own offset of up to ``stagger`` is added, so tasks that keep missing a freed
+        call look again in turn rather than all at once.
+
+        :raises ValueError: when the reserve leaves Airflow no call, so no reset ever comes.
+        """
+        reset = self.next_reset()
+        share = int(hashlib.sha256(self.caller.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        return max(reset, self.now() + floor + stagger * share)
 
     def records(self) -> list[CallRecord]:
         """Every kept call, oldest first."""

@@ -1,34 +1,35 @@
-"""A real Airflow for the integration tests: scheduler, dag-processor, triggerer, api-server.
+"""A real Airflow for the integration tests, deployed as production runs it.
 
 ``dag.test()`` ignores pools and runs triggers inline, so whatever depends on pools,
-deferral or rescheduling is proven here, under the real components, with LocalExecutor.
-
-Metadata DB: sqlite. Airflow 3.3 has no check rejecting sqlite with LocalExecutor
-(``airflow standalone`` itself runs LocalExecutor on sqlite), and the four components plus
-LocalExecutor workers run fine on it at this scale, so no PostgreSQL and no extra Python
-driver are needed.
+deferral, rescheduling, retries or worker isolation is proven here, under the real
+components: scheduler, dag-processor, triggerer and api-server, on a private PostgreSQL
+metadata DB, with CeleryExecutor, a Redis broker and two Celery workers (``worker-1``,
+``worker-2``; concurrency 2 each) that record different host names (``worker_host.py``).
+See ``services.py`` for the servers; without them (``make services``) every test here
+skips and says why.
 
 The cluster gets its own ``AIRFLOW_HOME`` and an environment built from scratch: nothing
 from the in-process tests' Airflow settings (``tests/conftest.py``) leaks into it. Only the
-api-server listens, on 127.0.0.1 (the log servers are off). Set ``CLARITY_IT_KEEP_HOME=1``
-to keep that home (logs, sqlite DB) after the session for debugging.
+api-server, PostgreSQL and Redis listen, on 127.0.0.1 (the log servers are off: every
+component shares the home's log folder). Set ``CLARITY_IT_KEEP_HOME=1`` to keep that home
+(logs) after the session for debugging.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,10 +39,15 @@ import psutil
 import pytest
 import requests
 
+from tests.integration.services import Postgres, Redis, free_port, missing_services
+
 INTEGRATION_DIR = Path(__file__).resolve().parent
 DAG_SOURCES = INTEGRATION_DIR / "dags"
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 STARTUP_TIMEOUT = 180.0
+WORKERS = ("worker-1", "worker-2")
+WORKER_CONCURRENCY = 2
+HEARTBEAT_TIMEOUT = 20
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 
 T = TypeVar("T")
@@ -52,12 +58,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "integration: runs a real Airflow (scheduler, dag-processor, triggerer, api-server)",
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(
@@ -87,7 +87,7 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(text[-lines:])
 
 
-def _base_env(home: Path, port: int) -> dict[str, str]:
+def _base_env(home: Path, port: int, postgres: Postgres, redis: Redis) -> dict[str, str]:
     """The cluster's environment: this interpreter's PATH, none of the caller's Airflow settings."""
     env = {
         key: value
@@ -105,7 +105,7 @@ def _base_env(home: Path, port: int) -> dict[str, str]:
             "no_proxy": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
             "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -115,9 +115,17 @@ def _base_env(home: Path, port: int) -> dict[str, str]:
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-            # A longer busy timeout than sqlite's 5 s: four components and the workers share
-            # one file on what may be a slow 2-core CI machine.
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=30",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.integration.worker_host.hostname",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.sqlalchemy_url,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "2",
+            "AIRFLOW__CELERY__BROKER_URL": redis.url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{postgres.sqlalchemy_url}",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+            "AIRFLOW__CELERY__SYNC_PARALLELISM": "1",
+            # A worker killed with SIGKILL stops heartbeating: its task is failed (and
+            # retried) after this long rather than the default 5 minutes.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
             "AIRFLOW__API__BASE_URL": base_url,
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
@@ -131,8 +139,8 @@ def _base_env(home: Path, port: int) -> dict[str, str]:
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         }
     )
     return env
@@ -145,6 +153,8 @@ class AirflowCluster:
     home: Path
     env: dict[str, str] = field(repr=False)
     port: int
+    postgres: Postgres
+    redis: Redis
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     startup_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -159,10 +169,6 @@ class AirflowCluster:
     @property
     def dags_folder(self) -> Path:
         return self.home / "dags"
-
-    @property
-    def db_path(self) -> Path:
-        return self.home / "airflow.db"
 
     def log_path(self, component: str) -> Path:
         return self.home / f"{component}.log"
@@ -185,11 +191,15 @@ class AirflowCluster:
             )
         return proc
 
-    def start(self, component: str, *args: str) -> None:
+    def start(self, component: str, *args: str, command: Sequence[str] = ()) -> None:
+        """Start ``airflow COMMAND ARGS`` in the background (``COMMAND``: ``component``)."""
         log = self.log_path(component).open("ab")
+        env = dict(self.env)
+        if component in WORKERS:
+            env["CLARITY_IT_HOST"] = self.worker_host(component)
         self.processes[component] = subprocess.Popen(
-            [str(AIRFLOW_BIN), component, *args],
-            env=self.env,
+            [str(AIRFLOW_BIN), *(command or [component]), *args],
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -197,6 +207,72 @@ class AirflowCluster:
             cwd=self.home,
         )
         log.close()
+
+    @staticmethod
+    def worker_host(worker: str) -> str:
+        """The host name ``worker`` records in ``task_instance.hostname``."""
+        return f"clarity-it-{worker}"
+
+    def start_workers(self, *workers: str) -> None:
+        """Start Celery workers (in parallel) and wait until each is ready to take tasks."""
+        offsets = {
+            worker: self.log_path(worker).stat().st_size if self.log_path(worker).exists() else 0
+            for worker in workers
+        }
+        for worker in workers:
+            self.start(
+                worker,
+                "--celery-hostname",
+                f"{worker}@%h",
+                "--concurrency",
+                str(WORKER_CONCURRENCY),
+                "--skip-serve-logs",
+                "--without-mingle",
+                "--without-gossip",
+                command=("celery", "worker"),
+            )
+
+        def ready(worker: str) -> bool:
+            if self.processes[worker].poll() is not None:
+                pytest.fail(
+                    f"Celery {worker} exited at startup\n{_tail(self.log_path(worker), 60)}"
+                )
+            with self.log_path(worker).open("rb") as log:
+                log.seek(offsets[worker])
+                return b" ready." in log.read()
+
+        for worker in workers:
+            wait_until(
+                functools.partial(ready, worker),
+                timeout=STARTUP_TIMEOUT,
+                interval=0.5,
+                message=lambda worker=worker: (
+                    f"Celery {worker} to come up\n{_tail(self.log_path(worker), 40)}"
+                ),
+            )
+
+    def kill_worker(self, worker: str) -> None:
+        """SIGKILL a Celery worker and every process under it, as a lost machine would."""
+        proc = self.processes.pop(worker)
+        family: list[psutil.Process] = []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
+        psutil.wait_procs(family, timeout=10)
+        proc.wait(timeout=10)
+
+    def stop_worker(self, worker: str) -> None:
+        """Stop a Celery worker cleanly (SIGTERM: a warm shutdown, as a deployment would)."""
+        proc = self.processes[worker]
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.kill_worker(worker)
+        else:
+            self.processes.pop(worker)
 
     def dead_components(self) -> list[str]:
         return [name for name, proc in self.processes.items() if proc.poll() is not None]
@@ -249,6 +325,35 @@ class AirflowCluster:
             text = "\n".join(_tail(path, lines) for path in logs) or "<no log file>"
             parts.append(f"----- failed task {row['dag_id']}.{row['task_id']} -----\n{text}")
         return "\n".join(parts)
+
+    def executor_event_delays(self, dag_id: str) -> list[float]:
+        """Seconds from each task exit of ``dag_id`` (the worker's "Workload finished") to the
+        scheduler's "Received executor event" for it: the lag behind the 3.3.2 wait race."""
+        ti_of: dict[str, tuple[str, str]] = {}
+        finished: list[tuple[datetime, tuple[str, str] | str]] = []
+        for worker in WORKERS:
+            for line in _lines(self.log_path(worker)):
+                found = _WORKLOAD_TI.search(line)
+                if found:
+                    ti_of[found.group(1)] = (found.group(3), found.group(2))
+                done = _WORKLOAD_DONE.search(line)
+                if done and (moment := _log_time(line)):
+                    finished.append((moment, done.group(1)))
+        received: dict[tuple[str, str], list[datetime]] = {}
+        for line in _lines(self.log_path("scheduler")):
+            event = _EXECUTOR_EVENT.search(line)
+            if event and (moment := _log_time(line)):
+                received.setdefault((event.group(1), event.group(2)), []).append(moment)
+        delays = []
+        for moment, ti_id in sorted(finished, key=lambda item: item[0]):
+            key = ti_of.get(str(ti_id))
+            if key is None or key[0] != dag_id:
+                continue
+            later = [r for r in received.get(key, []) if r >= moment]
+            if later:
+                delays.append((later[0] - moment).total_seconds())
+                received[key].remove(later[0])
+        return delays
 
     # -- REST ----------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -453,12 +558,19 @@ class AirflowCluster:
         return str(content)
 
     # -- direct DB reads (what the REST API does not expose) --------------------------------
-    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+    def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Read-only query on the metadata DB (e.g. trigger kwargs, task reschedules)."""
-        uri = f"file:{self.db_path}?mode=ro"
-        with sqlite3.connect(uri, uri=True, timeout=30) as conn:
-            conn.row_factory = sqlite3.Row
-            return list(conn.execute(sql, args))
+        import psycopg2
+        import psycopg2.extras
+
+        conn = psycopg2.connect(self.postgres.dsn)
+        try:
+            conn.set_session(readonly=True, autocommit=True)
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+                cursor.execute(sql, args or None)
+                return [dict(row) for row in cursor.fetchall()]
+        finally:
+            conn.close()
 
     def deferred_until(self) -> dict[tuple[str, str, str], datetime]:
         """``(dag_id, run_id, task_id) -> moment`` of every task deferred on a DateTimeTrigger."""
@@ -490,11 +602,35 @@ class AirflowCluster:
         )
         found: dict[tuple[str, str, str], list[datetime]] = {}
         for row in rows:
-            when = datetime.fromisoformat(str(row["reschedule_date"]))
-            if when.tzinfo is None:  # sqlite stores UTC without an offset
+            when: datetime = row["reschedule_date"]
+            if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
             found.setdefault((row["dag_id"], row["run_id"], row["task_id"]), []).append(when)
         return found
+
+
+_WORKLOAD_TI = re.compile(
+    r"ti=TaskInstanceDTO\(id=UUID\('([^']+)'\), task_id='([^']+)', dag_id='([^']+)'"
+)
+_WORKLOAD_DONE = re.compile(r"Workload finished .*workload_id=(\S+)")
+_EXECUTOR_EVENT = re.compile(
+    r"Received executor event with state (?:success|failed) for task instance "
+    r"TaskInstanceKey\(dag_id='([^']+)', task_id='([^']+)'"
+)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _log_time(line: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(line.split(" ", 1)[0].replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _decode_moment(value: Any) -> datetime:
@@ -509,10 +645,16 @@ def _decode_moment(value: Any) -> datetime:
     return datetime.fromisoformat(str(value))
 
 
-def _start_cluster(home: Path) -> AirflowCluster:
+def _start_cluster(home: Path, postgres: Postgres, redis: Redis) -> AirflowCluster:
     started = time.monotonic()
-    port = _free_port()
-    cluster = AirflowCluster(home=home, env=_base_env(home, port), port=port)
+    port = free_port()
+    cluster = AirflowCluster(
+        home=home,
+        env=_base_env(home, port, postgres, redis),
+        port=port,
+        postgres=postgres,
+        redis=redis,
+    )
     cluster.dags_folder.mkdir(parents=True, exist_ok=True)
     for source in sorted(DAG_SOURCES.glob("*.py")):
         shutil.copy(source, cluster.dags_folder / source.name)
@@ -525,6 +667,8 @@ def _start_cluster(home: Path) -> AirflowCluster:
         cluster.start("scheduler", "--skip-serve-logs")
         cluster.start("dag-processor")
         cluster.start("triggerer", "--skip-serve-logs")
+        cluster.start_workers(*WORKERS)
+        cluster.timings["workers"] = time.monotonic() - started
 
         def ready() -> bool:
             if cluster.dead_components():
@@ -550,16 +694,31 @@ def _start_cluster(home: Path) -> AirflowCluster:
 
 @pytest.fixture(scope="session")
 def airflow_cluster() -> Iterator[AirflowCluster]:
-    """A running Airflow (LocalExecutor, sqlite) with every DAG of tests/integration/dags.
+    """A running Airflow (PostgreSQL, CeleryExecutor, two workers) with every integration DAG.
 
-    The pool ``clarity_api`` exists with 1 slot. Session-scoped: starting it costs 20-40 s
+    The pool ``clarity_api`` exists with 1 slot. Session-scoped: starting it costs 30-60 s
     on two cores, and the tests keep apart by DAG id, connection and Clarity project.
+    Skips (saying why) when PostgreSQL or Redis is not installed.
     """
+    why = missing_services()
+    if why:
+        pytest.skip(f"PostgreSQL + Celery integration tests skipped: {why}")
+    started = time.monotonic()
+    postgres = Postgres.start()
+    redis: Redis | None = None
     home = Path(tempfile.mkdtemp(prefix="clarity-it-airflow-"))
     keep = bool(os.environ.get("CLARITY_IT_KEEP_HOME"))
     try:
-        cluster = _start_cluster(home)
+        redis = Redis.start()
+        sys.stderr.write(
+            f"\n[integration] PostgreSQL on port {postgres.port} and Redis on port "
+            f"{redis.port} in {time.monotonic() - started:.1f} s\n"
+        )
+        cluster = _start_cluster(home, postgres, redis)
     except BaseException:
+        if redis is not None:
+            redis.stop()
+        postgres.stop()
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
         raise
@@ -572,6 +731,8 @@ def airflow_cluster() -> Iterator[AirflowCluster]:
     finally:
         stopping = time.monotonic()
         cluster.stop()
+        redis.stop()
+        postgres.stop()
         sys.stderr.write(f"[integration] Airflow stopped in {time.monotonic() - stopping:.1f} s\n")
         if keep:
             sys.stderr.write(f"[integration] kept AIRFLOW_HOME {home}\n")
