@@ -589,3 +589,54 @@ def test_auth_refusals_stop_counting_once_known_but_pending_and_5xx_still_count(
     ledger.before_call(os_request())  # in flight: counts until its outcome is known
     assert ledger.remaining() == 8
     assert [e["outcome"] for e in ledger.entries()] == ["401", "401", "403", "500", "pending"]
+
+
+# ------------------------------------------------------------------ waiting in turn
+
+
+def test_waiters_are_woken_in_turn_not_all_at_once(make, clock) -> None:
+    floor, spacing = timedelta(seconds=30), timedelta(seconds=30)
+    spender = make(window="rolling", rolling_window_seconds=600, daily_limit=2, caller="x/a/r/-1")
+    spend(spender, 1)  # at T0
+    clock.advance(seconds=100)
+    spend(spender, 1)  # at T0 + 100 s: the window is full
+    first, second, third = (
+        make(window="rolling", rolling_window_seconds=600, daily_limit=2, caller=f"d/t{i}/r/-1")
+        for i in range(3)
+    )
+    # The first waiter gets the first freed call, the second the next one; the third, beyond
+    # the project's two calls, comes one spacing after the second.
+    wake_first = first.wake_at(floor=floor, spacing=spacing)
+    wake_second = second.wake_at(floor=floor, spacing=spacing)
+    wake_third = third.wake_at(floor=floor, spacing=spacing)
+    assert wake_first == T0 + timedelta(seconds=600 + 5)  # rolling margin 5 s
+    assert wake_second == T0 + timedelta(seconds=100 + 600 + 5)
+    assert wake_third == wake_second + spacing
+    # Asking again keeps one's place in the queue.
+    assert second.wake_at(floor=floor, spacing=spacing) == wake_second
+    # A waiter that gets its call leaves the queue and the others move up: the third is now
+    # second in line and wakes when two calls are free again, the second of them being the
+    # one the first waiter just took.
+    clock.now = wake_first
+    spend(first, 1)
+    assert third.wake_at(floor=floor, spacing=spacing) == wake_first + timedelta(seconds=605)
+    assert second.wake_at(floor=floor, spacing=spacing) == wake_second
+
+
+def test_a_wait_is_never_shorter_than_the_floor(make, clock) -> None:
+    ledger = make(window="rolling", rolling_window_seconds=60, daily_limit=1)
+    spend(ledger, 1)
+    clock.advance(seconds=60)  # the call leaves the window 5 s from now
+    wake = ledger.wake_at(floor=timedelta(seconds=30), spacing=timedelta(seconds=30))
+    assert ledger.next_reset() == clock.now + timedelta(seconds=5)
+    assert wake == clock.now + timedelta(seconds=30)
+
+
+def test_waiting_survives_the_document_round_trip_and_old_waiters_leave(make, clock, store) -> None:
+    ledger = make(daily_limit=1)
+    spend(ledger, 1)
+    make(caller="a/b/c/-1").wake_at(floor=timedelta(0), spacing=timedelta(0))
+    assert list(store.data["waiting"]) == ["a/b/c/-1"]
+    clock.advance(hours=49)
+    spend(make(caller="other/x/y/-1"), 1)  # any write prunes what is older than it keeps
+    assert store.data["waiting"] == {}

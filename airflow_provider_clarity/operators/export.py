@@ -78,10 +78,11 @@ PARTITION_DAY = "{{ dag_run.run_after | ds }}"
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
 # No wait shorter than this: Airflow 3.3.2 fails a task queued again before the executor's
-# event for its last exit arrives (apache/airflow#67287); that event was measured 0.1-0.6 s
-# late usually and 5-6 s at times. Waiters for one reset are spread over _STAGGER more.
+# event for its last exit arrives (apache/airflow#67287); that event was measured 0.01-0.9 s
+# late on our Celery stack and 5-6 s at times elsewhere. The ledger wakes waiters in turn;
+# those beyond the project's capacity wake _SPACING apart.
 _MIN_WAIT = timedelta(seconds=30)
-_STAGGER = timedelta(seconds=30)
+_SPACING = timedelta(seconds=30)
 
 
 class ExportSummary(TypedDict):
@@ -356,7 +357,11 @@ class ClarityExportOperator(BaseOperator):
     def _quota_exhausted(self, ledger: QuotaLedger, error: ClarityQuotaExceededError) -> NoReturn:
         """Wait for the reset, skip or fail, as ``on_quota_exhausted`` says. Spends nothing."""
         try:
-            reset_at = ledger.wake_at(floor=_MIN_WAIT, stagger=_STAGGER)
+            # Only a task that really waits joins the queue of waiters.
+            wait = self.on_quota_exhausted == "wait"
+            reset_at = (
+                ledger.wake_at(floor=_MIN_WAIT, spacing=_SPACING) if wait else ledger.next_reset()
+            )
         except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
             raise error from None
         why = {

@@ -37,7 +37,6 @@ STYLE: counting only. Storage is ``store.py``, the document ``records.py``, the 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -239,19 +238,40 @@ class QuotaLedger:
             raise ValueError(never_message(self.settings, calls))
         return found
 
-    def wake_at(self, *, floor: timedelta, stagger: timedelta) -> datetime:
-        """When a task that found no call left should look again.
+    def wake_at(self, *, floor: timedelta, spacing: timedelta) -> datetime:
+        """Queue this caller for a call and say when it should look again.
 
-        The next reset, but never sooner than ``floor`` from now (Airflow 3.3.2 can fail a
-        task queued again within seconds of exiting to wait). When the floor decides, this
-        caller's own offset of up to ``stagger`` is added, so tasks that keep missing a freed
-        call look again in turn rather than all at once.
+        Waiters are woken in turn, by their place in the queue (when each first had to wait),
+        not all at once: the k-th waiter wakes when k calls will be free, so after a reset
+        one freed call wakes one task, not every waiting task to find it taken. A waiter
+        beyond the project's capacity wakes ``spacing`` after the one before it. Never sooner
+        than ``floor`` from now: Airflow 3.3.2 can fail a task queued again within seconds of
+        exiting to wait. The caller leaves the queue when it records a call.
 
         :raises ValueError: when the reserve leaves Airflow no call, so no reset ever comes.
         """
-        reset = self.next_reset()
-        share = int(hashlib.sha256(self.caller.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        return max(reset, self.now() + floor + stagger * share)
+        state = self._load()
+        now = self.now()
+        if self.capacity < 1:
+            raise ValueError(never_message(self.settings, 1))
+        caller = self.caller or current_caller()
+        state.waiting.setdefault(caller, now)
+        queue = sorted(state.waiting, key=lambda c: (state.waiting[c], c))
+        place = queue.index(caller) + 1
+        calls = min(place, self.capacity)
+        reset = self._next_reset(state, now, calls) or now
+        wake = max(reset + spacing * max(0, place - self.capacity), now + floor)
+        self._save(state, now)
+        log.info(
+            "Clarity quota: %s is number %d of %d waiting for a call of project %s; it looks "
+            "again at %s.",
+            caller,
+            place,
+            len(queue),
+            self.project_id,
+            utc_text(wake),
+        )
+        return wake
 
     def records(self) -> list[CallRecord]:
         """Every kept call, oldest first."""
@@ -297,6 +317,7 @@ class QuotaLedger:
             request=request.describe() if request is not None else "",
         )
         state.calls.append(record)
+        state.waiting.pop(record.caller, None)
         self._save(state, now)
         self._pending.append(record.id)
         log.info(
@@ -451,6 +472,8 @@ class QuotaLedger:
         state.calls = [r for r in state.calls if r.last_seen >= oldest_kept]
         if state.exhausted_until is not None and state.exhausted_until <= now:
             state.exhausted_until = None
+        # A waiter that never came back (cleared, killed, skipped) leaves the queue in time.
+        state.waiting = {c: t for c, t in state.waiting.items() if t >= oldest_kept}
         self.store.save(
             write_document(state, project_id=self.project_id, settings=self.settings.to_json())
         )

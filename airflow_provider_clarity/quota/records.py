@@ -1,8 +1,8 @@
 """The ledger's records: ``CallRecord``, ``Outcome``, and the stored JSON document.
 
 STYLE: the data of the quota ledger and its on-disk format, nothing else. The document is
-version 2 (version 1, the same without ``degraded_until``, still reads) and is read and
-written only here::
+version 2 (version 1, the same without ``degraded_until`` and ``waiting``, still reads) and is
+read and written only here::
 
     {
       "version": 2,
@@ -11,6 +11,7 @@ written only here::
                    "rolling_window_seconds": 86400, "reset_margin_seconds": 60.0},
       "exhausted_until": "2025-01-02T00:01:00+00:00" | null,
       "degraded_until": "2025-01-01T06:30:00+00:00" | null,
+      "waiting": {"dag_id/task_id/run_id/map_index": "2025-01-01T06:10:00+00:00"},
       "calls": [
         {"id": "3f2c...", "at": "2025-01-01T06:00:01.5+00:00",
          "done_at": "2025-01-01T06:00:02.1+00:00" | null,
@@ -136,6 +137,8 @@ class LedgerState:
     calls: list[CallRecord] = field(default_factory=list)
     exhausted_until: datetime | None = None
     degraded_until: datetime | None = None
+    #: Tasks waiting for a call, caller label -> when it first had to wait (queue order).
+    waiting: dict[str, datetime] = field(default_factory=dict)
 
 
 def corrupt_message(key: str, why: str) -> str:
@@ -193,10 +196,14 @@ def read_document(data: Any, key: str) -> LedgerState:
     calls.sort(key=lambda record: record.at)
     exhausted = data.get("exhausted_until")
     degraded = data.get("degraded_until")
+    waiting = data.get("waiting") or {}
+    if not isinstance(waiting, dict):
+        raise ClarityError(corrupt_message(key, "'waiting' is not an object"))
     return LedgerState(
         calls,
         None if exhausted is None else _parse_time(exhausted, key),
         None if degraded is None else _parse_time(degraded, key),
+        {str(caller): _parse_time(since, key) for caller, since in waiting.items()},
     )
 
 
@@ -212,6 +219,7 @@ def write_document(
         "settings": settings,
         "exhausted_until": None if exhausted_until is None else utc_iso(exhausted_until),
         "degraded_until": None if degraded_until is None else utc_iso(degraded_until),
+        "waiting": {caller: utc_iso(since) for caller, since in state.waiting.items()},
         "calls": [
             {
                 "id": record.id,
