@@ -67,6 +67,7 @@ from airflow_provider_clarity.quota import (
     warn_if_unsafe_pool,
 )
 from airflow_provider_clarity.request import ClarityRequest, check_dimensions, parse_num_of_days
+from airflow_provider_clarity.shared import SnapshotSharing, snapshot_age
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -92,6 +93,7 @@ class ExportSummary(TypedDict):
     dimensions: list[str]
     possibly_truncated: list[str]
     calls_remaining: int | None
+    reused_from: str | None  # another task's raw snapshot this one reused (shared.py)
 
 
 class ClarityExportOperator(BaseOperator):
@@ -125,6 +127,8 @@ class ClarityExportOperator(BaseOperator):
         folder under which the operator names the file after the task instance. Without it
         and without ``destination``, Airflow's task state store keeps it. Templated.
     :param force_refresh: call Clarity even when a kept snapshot answers the same request.
+    :param max_snapshot_age: reuse another task's answer to the same request younger than this
+        (seconds or ``timedelta``; 0: never); default: the connection's, else 1 h.
     :param on_quota_exhausted: ``wait`` (defer, or reschedule, until the quota resets),
         ``skip`` or ``fail``. No call is spent in any of them.
     :param on_stale_window: ``skip`` or ``fail`` a run whose data Clarity can no longer serve.
@@ -158,6 +162,7 @@ class ClarityExportOperator(BaseOperator):
         output_format: str = "parquet",
         raw_location: str | ObjectStoragePath | None = None,
         force_refresh: bool = False,
+        max_snapshot_age: int | timedelta | None = None,
         on_quota_exhausted: str = "wait",
         on_stale_window: str = "skip",
         reserve: int | None = None,
@@ -178,6 +183,7 @@ class ClarityExportOperator(BaseOperator):
         self.output_format = _choice("output_format", output_format, OUTPUT_FORMATS)
         self.raw_location = raw_location
         self.force_refresh = force_refresh
+        self.max_snapshot_age = snapshot_age(max_snapshot_age)
         self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, QUOTA_MODES)
         self.on_stale_window = _choice("on_stale_window", on_stale_window, STALE_MODES)
         self.reserve = reserve
@@ -189,6 +195,7 @@ class ClarityExportOperator(BaseOperator):
         self._project_id: str | None = None
         self._written: ObjectStoragePath | None = None
         self._call_ledger: QuotaLedger | None = None
+        self._reused_from: str | None = None
 
     def _refuse_bad_literals(self, num_of_days: Any, dimensions: Any) -> None:
         """Refuse a bad literal num_of_days or dimension when the DAG file is parsed.
@@ -223,7 +230,9 @@ class ClarityExportOperator(BaseOperator):
         snapshot = self._kept_snapshot(store, request)
         if snapshot is None:
             self._refuse_stale_window(context, request)
-            snapshot = self._fetch(context, request, store)
+            sharing = SnapshotSharing.for_operator(self, context, store)
+            snapshot = sharing.reuse(request) or sharing.offer(self._fetch(context, request, store))
+            self._reused_from = sharing.reused_from
         try:
             payload = self.hook.interpret(snapshot.to_answer(), request)
         except ClarityQuotaExceededError as exc:  # a 429: calls outside Airflow spent the day
@@ -429,6 +438,7 @@ class ClarityExportOperator(BaseOperator):
             dimensions=list(request.dimensions),
             possibly_truncated=truncated,
             calls_remaining=self._calls_remaining(context),
+            reused_from=self._reused_from,
         )
         self._emit_asset_event(
             context,
