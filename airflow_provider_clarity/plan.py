@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from airflow_provider_clarity.derive import validate_roll_up
@@ -209,6 +210,19 @@ def collect(dags: Iterable[Any], *, start: datetime, days: int = DAYS) -> list[T
         clarity = [
             t for t in dag.tasks if isinstance(t, ClarityExportOperator | ClarityDeriveOperator)
         ]
+        mapped = [
+            t
+            for t in dag.tasks
+            if hasattr(t, "partial_kwargs")  # a MappedOperator
+            and isinstance(getattr(t, "operator_class", None), type)
+            and issubclass(t.operator_class, ClarityExportOperator)
+        ]
+        for operator in mapped:  # one call per mapped instance: known only at run time
+            task = TaskPlan(dag.dag_id, operator.task_id, "export", "mapped (.expand)")
+            task.unknown_runs, task.note = True, "mapped: its calls are known only when it runs"
+            conn_id = operator.partial_kwargs.get("clarity_conn_id", "clarity_default")
+            _resolve(task, SimpleNamespace(clarity_conn_id=conn_id, max_snapshot_age=None), hooks)
+            found.append(task)
         if not clarity:
             continue
         runs, unknown, schedule = _runs(dag, start, days)
@@ -396,7 +410,7 @@ def render(plans: Sequence[ProjectPlan], derives: Sequence[TaskPlan] = ()) -> st
         )
         if plan.unknown:
             names = ", ".join(t.label for t in plan.unknown)
-            lines.append(f"  unknown: {names} also run on asset events; not counted")
+            lines.append(f"  unknown (asset-triggered, continuous or mapped): {names}; not counted")
         for target, source in plan.derivable:
             lines.append(
                 f"  derivable: {target.label} ({target.breakdown}) from {source.label}'s "

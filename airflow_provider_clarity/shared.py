@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow_provider_clarity._snapshot import PathSnapshotStore, RawSnapshot, SnapshotStore
-from airflow_provider_clarity._storage import is_local, resolve_path
+from airflow_provider_clarity._storage import LOCAL_PROTOCOLS, resolve_path
 from airflow_provider_clarity._values import utc_iso, whole_number
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.quota.context import caller_label
@@ -100,7 +100,8 @@ class SharedSnapshot:
     @property
     def on_worker_disk(self) -> bool:
         """Whether the raw file is on the disk of the worker that kept it (``file://``)."""
-        return is_local(resolve_path(self.location, what="a shared snapshot's location"))
+        scheme, found, _ = self.location.partition("://")
+        return not found or scheme in LOCAL_PROTOCOLS
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -301,7 +302,7 @@ class SnapshotSharing:
                     "(raw_location='s3://...') to share them across workers"
                 )
             self.log.info(
-                "Cannot reuse the snapshot %s kept at %s: it %s; calling Clarity.",
+                "Cannot reuse the snapshot %s kept at %s: it %s.",
                 entry.caller,
                 entry.location,
                 problem,

@@ -119,6 +119,7 @@ def test_fitting_folder_passes_counting_shared_snapshots_and_schedules(
             )
         with DAG("manual", schedule=None):
             ClarityExportOperator(task_id="url", dimensions=["URL"])
+            ClarityExportOperator.partial(task_id="mapped").expand(dimensions=[["OS"], ["Browser"]])
         with DAG("on_asset", schedule=[Asset("s3://b/ready")]):
             ClarityExportOperator(task_id="browser", dimensions=["Browser"])
         """,
@@ -131,7 +132,8 @@ def test_fitting_folder_passes_counting_shared_snapshots_and_schedules(
     assert "team_b.device" in report and "1 run(s) reuse team_a.device's shared" in report
     assert "6 scheduled - 2 absorbed by shared snapshots = 4 of 8: fits" in report
     assert "manual.url" in report and "None (only when triggered)" in report
-    assert "unknown: on_asset.browser also run on asset events" in report
+    unknown = "unknown (asset-triggered, continuous or mapped): manual.mapped, on_asset.browser;"
+    assert unknown in report
     assert "derive task pairs.os: 0 calls" in report
     assert "suggested plan: 3 call(s) a day instead of 4" in report
     assert assert_fits_budget(folder) == report
