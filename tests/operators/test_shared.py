@@ -27,6 +27,7 @@ from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledge
 from airflow_provider_clarity.settings import QuotaSettings
 from airflow_provider_clarity.shared import SharedSnapshot, SnapshotIndex, index_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from tests.conftest import S3_BUCKET
 from tests.operators.test_export import PROJECT, conn, ledger_store, make_context
 
 __all__ = ["conn", "ledger_store"]  # fixtures shared with test_export
@@ -147,6 +148,33 @@ def test_a_file_on_another_workers_disk_is_not_reused_and_the_log_says_why(
     assert clarity_emulator.calls(PROJECT) == 2
     log = task_log()
     assert "local disk of worker 'worker-7'" in log and "object storage" in log
+
+
+def test_object_storage_answers_are_reused_from_any_worker(
+    conn: str,
+    index_store: MemoryLedgerStore,
+    clarity_emulator: ClarityEmulator,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = f"s3://aws_default@{S3_BUCKET}/raw/"
+    first = export("a", raw_location=raw).execute(make_context())
+    monkeypatch.setattr(socket, "gethostname", lambda: "worker-2")  # another worker
+
+    second = export(
+        "b",
+        dimensions=["Device"],
+        destination=f"s3://aws_default@{S3_BUCKET}/b.csv",
+        output_format="csv",
+    ).execute(make_context())
+
+    assert isinstance(first, list) and first  # XCom mode: rows, with the raw kept on S3
+    [entry] = index_store.data["snapshots"]  # type: ignore[index]
+    assert entry["location"].startswith(raw) and entry["worker"] != "worker-2"
+    assert second["reused_from"] == entry["location"]
+    assert clarity_emulator.calls(PROJECT) == 1
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=S3_BUCKET)["Contents"])
+    assert {"b.csv", "b.raw.json"} <= set(keys)
 
 
 def test_index_prunes_and_replaces_entries(tmp_path: Path) -> None:
