@@ -156,6 +156,11 @@ def _clarity_runner(dimensions: tuple[str, ...]) -> Callable[[str], dict[str, An
         return for_hook(cls, hook, **kwargs)
 
     QuotaLedger.for_hook = classmethod(with_memory_store)  # type: ignore[method-assign,assignment]
+    # The shared-snapshot index lives beside the ledger, in a Variable; in memory here too.
+    from airflow_provider_clarity import shared
+
+    index = MemoryLedgerStore()
+    shared.VariableLedgerStore = lambda key, **_: index  # type: ignore[assignment,misc]
 
     def run(folder: str) -> dict[str, Any]:
         os.makedirs(folder)
@@ -287,12 +292,9 @@ def calls_probe() -> dict[str, Any]:
     from airflow_provider_clarity import shared
     from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
     from airflow_provider_clarity.operators.export import ClarityExportOperator
-    from airflow_provider_clarity.quota import MemoryLedgerStore
     from airflow_provider_clarity.testing.emulator import ClarityEmulator
 
-    _clarity_runner(())  # puts the in-memory ledger in place
-    index = MemoryLedgerStore()
-    shared.VariableLedgerStore = lambda key, **_: index  # type: ignore[assignment,misc]
+    _clarity_runner(())  # puts the in-memory ledger and shared-snapshot index in place
 
     def context(dag_id: str) -> Any:
         now = datetime.now(UTC)
@@ -323,6 +325,7 @@ def calls_probe() -> dict[str, Any]:
         )
         for side in ("baseline", "clarity"):
             with tempfile.TemporaryDirectory() as folder:
+                shared.VariableLedgerStore("index").data = None  # each plan starts empty
                 before = emulator.calls("bench")
                 if side == "baseline":
                     for dims in [(d,) for d in SINGLES] + list(PAIRS):
@@ -340,6 +343,7 @@ def calls_probe() -> dict[str, Any]:
                     "tables": tables(folder),
                 }
             with tempfile.TemporaryDirectory() as folder:
+                shared.VariableLedgerStore("index").data = None
                 before = emulator.calls("bench")
                 for dag in ("team_1", "team_2", "team_3"):
                     export(
