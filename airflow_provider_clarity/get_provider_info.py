@@ -117,6 +117,15 @@ def get_provider_info() -> dict[str, Any]:
                         ),
                         "schema": {"type": ["integer", "null"], "default": 1800, "minimum": 0},
                     },
+                    "max_snapshot_age_seconds": {
+                        "label": "Share snapshots younger than (seconds)",
+                        "description": (
+                            "A task asking what another task asked less than this long ago "
+                            "reuses that answer (kept on object storage or a shared raw "
+                            "location) instead of spending a call. 0 turns sharing off."
+                        ),
+                        "schema": {"type": ["integer", "null"], "default": 3600, "minimum": 0},
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["login", "schema", "port"],

@@ -26,6 +26,7 @@ from airflow_provider_clarity.exceptions import ClarityRequestError
 __all__ = [
     "DEFAULT_DAILY_LIMIT",
     "DEFAULT_DEGRADED_COOLDOWN_SECONDS",
+    "DEFAULT_MAX_SNAPSHOT_AGE_SECONDS",
     "KEEP_AT_LEAST",
     "QuotaSettings",
     "Window",
@@ -35,6 +36,10 @@ __all__ = [
 DEFAULT_DAILY_LIMIT = 10
 #: How long the ledger lets other tasks wait after Clarity failed every attempt with a 5xx.
 DEFAULT_DEGRADED_COOLDOWN_SECONDS = 1800
+#: How old another task's answer to the same request may be and still be reused (1 h: below
+#: the 2.4 h spacing of 10 calls a day, so a schedule that fits the quota never reuses its own
+#: previous run; see docs/ten-calls.md).
+DEFAULT_MAX_SNAPSHOT_AGE_SECONDS = 3600
 KEEP_AT_LEAST = timedelta(hours=48)
 
 
@@ -81,6 +86,7 @@ class QuotaSettings:
     rolling_window_seconds: int = 86400
     reset_margin_seconds: float = field(default=-1.0)
     degraded_cooldown_seconds: int = DEFAULT_DEGRADED_COOLDOWN_SECONDS
+    max_snapshot_age_seconds: int = DEFAULT_MAX_SNAPSHOT_AGE_SECONDS
 
     def __post_init__(self) -> None:
         if not str(self.project_id):
@@ -95,6 +101,7 @@ class QuotaSettings:
             "reserve": (self.reserve, 0, "0 or more"),
             "rolling_window_seconds": (self.rolling_window_seconds, 1, "at least 1"),
             "degraded_cooldown_seconds": (self.degraded_cooldown_seconds, 0, "0 or more"),
+            "max_snapshot_age_seconds": (self.max_snapshot_age_seconds, 0, "0 or more"),
         }
         numbers: dict[str, int] = {}
         for name, (value, minimum, text) in checks.items():
@@ -125,9 +132,9 @@ class QuotaSettings:
         default_project: str | None = None,
     ) -> QuotaSettings:
         """Read ``project_id``, ``daily_limit``, ``reserve``, ``quota_window``,
-        ``rolling_window_seconds`` and ``degraded_cooldown_seconds`` from a connection's
-        extras. Without ``project_id``: ``default_project`` (the project the token names),
-        else the connection id.
+        ``rolling_window_seconds``, ``degraded_cooldown_seconds`` and
+        ``max_snapshot_age_seconds`` from a connection's extras. Without ``project_id``:
+        ``default_project`` (the project the token names), else the connection id.
 
         :raises ClarityRequestError: naming the extra and how to fix it.
         """
@@ -165,6 +172,9 @@ class QuotaSettings:
             rolling_window_seconds=number("rolling_window_seconds", 86400, 1),
             degraded_cooldown_seconds=number(
                 "degraded_cooldown_seconds", DEFAULT_DEGRADED_COOLDOWN_SECONDS, 0
+            ),
+            max_snapshot_age_seconds=number(
+                "max_snapshot_age_seconds", DEFAULT_MAX_SNAPSHOT_AGE_SECONDS, 0
             ),
         )
 

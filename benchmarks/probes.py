@@ -15,6 +15,9 @@ Each probe prints one line ``@@RESULT <json>`` on stdout (task logs may share st
 - ``projects N``: N exports in a row, one per project (connections ``clarity_p0`` ..), as
   the single ``clarity_api`` slot runs them, each against its own ledger; each export
   paired with a bare ``requests.get`` of the same project (the call alone).
+- ``calls``: Clarity calls counted by an in-process emulator for two plans, each run as
+  written today (every task its own call: ``max_snapshot_age=0``, no derive) and with the
+  provider's sharing and derived breakdowns.
 """
 
 from __future__ import annotations
@@ -156,6 +159,11 @@ def _clarity_runner(dimensions: tuple[str, ...]) -> Callable[[str], dict[str, An
         return for_hook(cls, hook, **kwargs)
 
     QuotaLedger.for_hook = classmethod(with_memory_store)  # type: ignore[method-assign,assignment]
+    # The shared-snapshot index lives beside the ledger, in a Variable; in memory here too.
+    from airflow_provider_clarity import shared
+
+    index = MemoryLedgerStore()
+    shared.VariableLedgerStore = lambda key, **_: index  # type: ignore[assignment,misc]
 
     def run(folder: str) -> dict[str, Any]:
         os.makedirs(folder)
@@ -334,6 +342,86 @@ def projects_probe(count: int) -> dict[str, Any]:
     return {"holds": holds, "calls": calls, "wall_seconds": wall, "projects": len(stores)}
 
 
+SINGLES = ("Browser", "Device", "Country", "OS", "Source", "Medium", "Campaign", "Channel")
+PAIRS = (("Device", "OS"), ("Browser", "Country"), ("Source", "Medium"), ("Campaign", "Channel"))
+
+
+def calls_probe() -> dict[str, Any]:
+    """Calls and tables for the 8 session dimensions plus 4 pairs, and for 3 DAGs asking
+    ``Device``; the ledger and the shared-snapshot index are in memory (no API server)."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    from airflow_provider_clarity import shared
+    from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
+    from airflow_provider_clarity.operators.export import ClarityExportOperator
+    from airflow_provider_clarity.testing.emulator import ClarityEmulator
+
+    _clarity_runner(())  # puts the in-memory ledger and shared-snapshot index in place
+
+    def context(dag_id: str) -> Any:
+        now = datetime.now(UTC)
+        ti = SimpleNamespace(dag_id=dag_id, task_id="t", run_id="bench", map_index=-1)
+        return {
+            "ti": ti,
+            "outlet_events": OutletEventAccessors(),
+            "data_interval_end": now,
+            "logical_date": now,
+        }
+
+    def export(folder: str, name: str, dims: Any, dag_id: str, age: int | None) -> None:
+        ClarityExportOperator(
+            task_id=name,
+            clarity_conn_id=CONN_ID,
+            dimensions=list(dims),
+            destination=f"file://{folder}/{dag_id}/{name}.parquet",
+            max_snapshot_age=age,
+        ).execute(context(dag_id))
+
+    def tables(folder: str) -> int:
+        return sum(f.endswith(".parquet") for _, _, fs in os.walk(folder) for f in fs)
+
+    result: dict[str, Any] = {}
+    with ClarityEmulator(daily_limit=1_000_000) as emulator:
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator.airflow_conn_json(
+            emulator.issue_token("bench"), project_id="bench", daily_limit=1_000_000
+        )
+        for side in ("baseline", "clarity"):
+            with tempfile.TemporaryDirectory() as folder:
+                shared.VariableLedgerStore("index").data = None  # each plan starts empty
+                before = emulator.calls("bench")
+                if side == "baseline":
+                    for dims in [(d,) for d in SINGLES] + list(PAIRS):
+                        export(folder, "_".join(dims), dims, side, 0)
+                else:
+                    for dims in PAIRS:
+                        export(folder, "_".join(dims), dims, side, None)
+                        ClarityDeriveOperator(
+                            task_id="derive",
+                            source=f"file://{folder}/{side}/{'_'.join(dims)}.raw.json",
+                            outputs={d: f"file://{folder}/{side}/{d}.parquet" for d in dims},
+                        ).execute(context(side))
+                result[f"plan_{side}"] = {
+                    "calls": emulator.calls("bench") - before,
+                    "tables": tables(folder),
+                }
+            with tempfile.TemporaryDirectory() as folder:
+                shared.VariableLedgerStore("index").data = None
+                before = emulator.calls("bench")
+                for dag in ("team_1", "team_2", "team_3"):
+                    export(
+                        folder,
+                        "device",
+                        ("Device",),
+                        f"{side}_{dag}",
+                        0 if side == "baseline" else None,
+                    )
+                result[f"three_{side}"] = {
+                    "calls": emulator.calls("bench") - before,
+                    "tables": tables(folder),
+                }
+    return result
+
+
 def main(argv: list[str]) -> None:
     kind, *args = argv
     if kind == "parse":
@@ -342,6 +430,9 @@ def main(argv: list[str]) -> None:
         _emit(normalize_probe(int(args[0])))
     elif kind == "projects":
         _emit(projects_probe(int(args[0])))
+
+    elif kind == "calls":
+        _emit(calls_probe())
     elif kind == "export":
         _emit(export_probe(args[0], args[1], int(args[2]), profile="--profile" in args))
     else:

@@ -511,6 +511,41 @@ def bench_normalize(settings: Settings, env: dict[str, str]) -> list[Row]:
     ]
 
 
+# ------------------------------------------------------------------ 4. calls per table
+
+
+def bench_calls(env: dict[str, str]) -> list[Row]:
+    """Clarity calls for two plans, as written today and with sharing + derived breakdowns.
+
+    Counts, not timings: one run is exact. The baseline is the same plan with every task
+    spending its own call (``max_snapshot_age=0``, no derive), as every other client does.
+    """
+    _progress("calls: 12 tables, and 3 DAGs asking Device")
+    result = run_probe(["calls"], env)
+    rows: list[Row] = []
+    cases = (
+        ("plan", "the 8 session dimensions + 4 pairs (12 tables)", 4 / 12),
+        ("three", "3 DAGs asking Device within max_snapshot_age", 1 / 3),
+    )
+    for key, measure, target in cases:
+        mine, theirs = result[f"{key}_clarity"], result[f"{key}_baseline"]
+        row = compare(
+            "4. Clarity calls spent",
+            measure,
+            [mine["calls"]],
+            [theirs["calls"]],
+            "calls",
+            round(target, 2) + 0.005,
+        )
+        row.notes.append(
+            f"tables delivered per call: {mine['tables'] / mine['calls']:.2f} against "
+            f"{theirs['tables'] / theirs['calls']:.2f} ({mine['tables']} and {theirs['tables']} "
+            "tables written)"
+        )
+        rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------------ report
 
 
@@ -676,14 +711,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 1 minute)")
     parser.add_argument(
         "--only",
-        choices=("parse", "export", "normalize", "projects"),
+        choices=("parse", "export", "normalize", "projects", "calls"),
         action="append",
         help="run only these benchmarks (repeatable); results.md is not written",
     )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     command = shlex.join(["python", "benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
-    only = set(args.only or ("parse", "export", "normalize", "projects"))
+    only = set(args.only or ("parse", "export", "normalize", "projects", "calls"))
     started = time.perf_counter()
     load_start = " ".join(f"{x:.2f}" for x in os.getloadavg())
     rows: list[Row] = []
@@ -703,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_normalize(settings, env)
         if "projects" in only:
             rows += bench_projects(settings, env)
+        if "calls" in only:
+            rows += bench_calls(env)
     seconds = time.perf_counter() - started
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(console_table(rows))

@@ -28,7 +28,6 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
 
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
-from airflow.sdk.definitions._internal.mixins import ResolveMixin
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_clarity import normalize
@@ -43,7 +42,6 @@ from airflow_provider_clarity._snapshot import (
 )
 from airflow_provider_clarity._storage import (
     asset_uri,
-    refuse_folder_name,
     require_writable,
     resolve_path,
     write_atomic,
@@ -56,13 +54,19 @@ from airflow_provider_clarity.exceptions import (
     ClarityRequestError,
 )
 from airflow_provider_clarity.hooks.clarity import ClarityHook
+from airflow_provider_clarity.operators._arguments import (
+    absolute_or_templated,
+    choice,
+    refuse_bad_literals,
+)
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
     caller_label,
     warn_if_unsafe_pool,
 )
-from airflow_provider_clarity.request import ClarityRequest, check_dimensions, parse_num_of_days
+from airflow_provider_clarity.request import ClarityRequest
+from airflow_provider_clarity.shared import SnapshotSharing, snapshot_age
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -97,6 +101,7 @@ class ExportSummary(TypedDict):
     dimensions: list[str]
     possibly_truncated: list[str]
     calls_remaining: int | None
+    reused_from: str | None  # another task's raw snapshot this one reused (shared.py)
 
 
 class ClarityExportOperator(BaseOperator):
@@ -132,6 +137,8 @@ class ClarityExportOperator(BaseOperator):
         folder under which the operator names the file after the task instance. Without it
         and without ``destination``, Airflow's task state store keeps it. Templated.
     :param force_refresh: call Clarity even when a kept snapshot answers the same request.
+    :param max_snapshot_age: reuse another task's answer to the same request younger than this
+        (seconds or ``timedelta``; 0: never); default: the connection's, else 1 h.
     :param on_quota_exhausted: ``wait`` (defer, or reschedule, until the quota resets),
         ``skip`` or ``fail``. No call is spent in any of them.
     :param on_stale_window: ``skip`` or ``fail`` a run whose data Clarity can no longer serve.
@@ -165,6 +172,7 @@ class ClarityExportOperator(BaseOperator):
         output_format: str = "parquet",
         raw_location: str | ObjectStoragePath | None = None,
         force_refresh: bool = False,
+        max_snapshot_age: int | timedelta | None = None,
         on_quota_exhausted: str = "wait",
         on_stale_window: str = "skip",
         reserve: int | None = None,
@@ -177,16 +185,17 @@ class ClarityExportOperator(BaseOperator):
         # move the task out of the pool that keeps the quota ledger's updates in order.
         kwargs.setdefault("pool", DEFAULT_POOL)
         super().__init__(**kwargs)
-        self._refuse_bad_literals(num_of_days, dimensions)
+        refuse_bad_literals(self.task_id, num_of_days, dimensions)
         self.clarity_conn_id = clarity_conn_id
         self.num_of_days = num_of_days
         self.dimensions = dimensions
-        self.destination = _absolute_or_templated(destination)
-        self.output_format = _choice("output_format", output_format, OUTPUT_FORMATS)
+        self.destination = absolute_or_templated(destination)
+        self.output_format = choice("output_format", output_format, OUTPUT_FORMATS)
         self.raw_location = raw_location
         self.force_refresh = force_refresh
-        self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, QUOTA_MODES)
-        self.on_stale_window = _choice("on_stale_window", on_stale_window, STALE_MODES)
+        self.max_snapshot_age = snapshot_age(max_snapshot_age)
+        self.on_quota_exhausted = choice("on_quota_exhausted", on_quota_exhausted, QUOTA_MODES)
+        self.on_stale_window = choice("on_stale_window", on_stale_window, STALE_MODES)
         self.reserve = reserve
         self.deferrable = deferrable
         self.xcom_warn_rows = xcom_warn_rows
@@ -196,20 +205,7 @@ class ClarityExportOperator(BaseOperator):
         self._project_id: str | None = None
         self._written: ObjectStoragePath | None = None
         self._call_ledger: QuotaLedger | None = None
-
-    def _refuse_bad_literals(self, num_of_days: Any, dimensions: Any) -> None:
-        """Refuse a bad literal num_of_days or dimension when the DAG file is parsed.
-
-        The user then sees a broken DAG in the UI at once, instead of a failed task at the
-        first run. Templated values are checked in ``execute``, once rendered.
-        """
-        try:
-            if _is_literal(num_of_days):
-                parse_num_of_days(num_of_days)
-            if _is_literal(dimensions):
-                check_dimensions(dimensions)
-        except ClarityRequestError as exc:
-            raise ClarityRequestError(f"Task '{self.task_id}': {exc}") from None
+        self._reused_from: str | None = None
 
     @cached_property
     def hook(self) -> ClarityHook:
@@ -230,7 +226,9 @@ class ClarityExportOperator(BaseOperator):
         snapshot = self._kept_snapshot(store, request)
         if snapshot is None:
             self._refuse_stale_window(context, request)
-            snapshot = self._fetch(context, request, store)
+            sharing = SnapshotSharing.for_operator(self, context, store)
+            snapshot = sharing.reuse(request) or sharing.offer(self._fetch(context, request, store))
+            self._reused_from = sharing.reused_from
         try:
             payload = self.hook.interpret(snapshot.to_answer(), request)
         except ClarityQuotaExceededError as exc:  # a 429: calls outside Airflow spent the day
@@ -439,6 +437,7 @@ class ClarityExportOperator(BaseOperator):
             dimensions=list(request.dimensions),
             possibly_truncated=truncated,
             calls_remaining=self._calls_remaining(context),
+            reused_from=self._reused_from,
         )
         self._emit_asset_event(
             context,
@@ -552,42 +551,6 @@ class ClarityExportOperator(BaseOperator):
         """
         project_id = self._project_id or self.hook.project_id
         return openlineage_facets(self.hook.base_url, project_id, self._written)
-
-
-def _absolute_or_templated(
-    destination: str | ObjectStoragePath | None,
-) -> str | ObjectStoragePath | None:
-    """Refuse a fixed relative or folder path at parse time: no worker could use it."""
-    text = destination if isinstance(destination, str) else ""
-    if "{{" not in text:
-        refuse_folder_name(text, what="destination")
-    if text and "{{" not in text and "://" not in text and not text.startswith("/"):
-        raise ValueError(
-            f"destination {text!r} is a relative path; give an absolute one such as "
-            f"'file:///data/clarity/os.parquet'."
-        )
-    return destination
-
-
-def _is_literal(value: Any) -> bool:
-    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value.
-
-    Anything that is not lazy counts as literal, so a value of the wrong type (a float, a
-    dict, ``[None]``, bytes...) is refused at parse time by the same checks as at run time.
-    """
-    if isinstance(value, str):
-        return not any(marker in value for marker in ("{{", "{%", "{#"))
-    if isinstance(value, ResolveMixin):  # XComArg and friends: resolved at run time.
-        return False
-    if isinstance(value, list | tuple):
-        return all(_is_literal(item) for item in value)
-    return True
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
-    return value
 
 
 def _caller(context: Context) -> str:

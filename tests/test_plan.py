@@ -1,0 +1,178 @@
+"""``plan``: the day's Clarity calls per project, read from real DAG folders with a DagBag.
+
+Connections are real Airflow connections (``AIRFLOW_CONN_*``) to the emulator, which must
+receive no request at all: the planner works offline.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_clarity.plan import check
+from airflow_provider_clarity.testing import assert_fits_budget
+from airflow_provider_clarity.testing.emulator import ClarityEmulator
+
+PROJECT = "plan-project"
+SINGLES = ["Browser", "Device", "Country", "OS", "Source", "Medium", "Campaign", "Channel"]
+PAIRS = [("Device", "OS"), ("Browser", "Country"), ("Source", "Medium"), ("Campaign", "Channel")]
+
+HEADER = """
+from datetime import timedelta
+
+from airflow.sdk import DAG, Asset
+
+from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
+from airflow_provider_clarity.operators.export import ClarityExportOperator
+"""
+
+
+@pytest.fixture
+def token(clarity_emulator: ClarityEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``clarity_default`` (reserve 2) and ``clarity_other`` point at the emulator."""
+    issued = clarity_emulator.issue_token(PROJECT)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLARITY_DEFAULT",
+        clarity_emulator.airflow_conn_json(issued, project_id=PROJECT, reserve=2),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLARITY_OTHER",
+        clarity_emulator.airflow_conn_json(clarity_emulator.issue_token("other"), "other"),
+    )
+    return issued
+
+
+def dags_folder(tmp_path: Path, name: str, body: str) -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(HEADER + textwrap.dedent(body))
+    return folder
+
+
+def assert_no_token(token: str, text: str) -> None:
+    pieces = {token[i : i + 24] for i in range(len(token) - 23)}
+    assert not any(piece in text for piece in pieces)
+
+
+def over_budget(tmp_path: Path) -> Path:
+    """The 8 session dimensions alone plus 4 pairs, each its own call: 12 of 8."""
+    return dags_folder(
+        tmp_path,
+        "over",
+        f"""
+        with DAG("singles", schedule="@daily", catchup=False):
+            for d in {SINGLES!r}:
+                ClarityExportOperator(task_id=d.lower(), dimensions=[d])
+        with DAG("pairs", schedule="0 6 * * *", catchup=False):
+            for a, b in {PAIRS!r}:
+                ClarityExportOperator(task_id=f"{{a}}_{{b}}".lower(), dimensions=[a, b])
+        with DAG("elsewhere", schedule="@daily", catchup=False):
+            ClarityExportOperator(task_id="os", clarity_conn_id="clarity_other", dimensions="OS")
+        """,
+    )
+
+
+def test_over_budget_folder_fails_and_suggests_four_calls(
+    token: str, clarity_emulator: ClarityEmulator, tmp_path: Path
+) -> None:
+    status, report = check(over_budget(tmp_path))
+
+    assert status == 1, report
+    assert "Clarity project 'plan-project': limit 10 - reserve 2 = 8 calls" in report
+    assert "12 scheduled - 0 absorbed by shared snapshots = 12 of 8: OVER BUDGET by 4" in report
+    assert "derivable: singles.device (Device) from pairs.device_os's Device,OS" in report
+    assert "suggested plan: 4 call(s) a day instead of 12" in report
+    assert "1 x Device,OS  -> Device; OS; Device,OS" in report
+    assert "Clarity project 'other'" in report and "= 1 of 10: fits" in report
+    with pytest.raises(AssertionError, match="OVER BUDGET"):
+        assert_fits_budget(tmp_path / "over")
+    assert_no_token(token, report)
+    assert clarity_emulator.total_requests() == 0
+
+
+def test_fitting_folder_passes_counting_shared_snapshots_and_schedules(
+    token: str, clarity_emulator: ClarityEmulator, tmp_path: Path
+) -> None:
+    folder = dags_folder(
+        tmp_path,
+        "fit",
+        f"""
+        for team in ("a", "b", "c"):
+            with DAG(f"team_{{team}}", schedule="@daily", catchup=False):
+                ClarityExportOperator(
+                    task_id="device",
+                    dimensions=["Device"],
+                    destination=f"file://{tmp_path}/{{team}}/{{{{{{{{ ds }}}}}}}}/device.parquet",
+                )
+        with DAG("pairs", schedule=timedelta(hours=8), catchup=False):
+            pairs = ClarityExportOperator(
+                task_id="device_os", dimensions=["Device", "OS"], raw_location="s3://b/raw/"
+            )
+            pairs >> ClarityDeriveOperator(
+                task_id="os", source="s3://b/raw/x.raw.json", outputs={{"OS": "s3://b/os.csv"}},
+                output_format="csv",
+            )
+        with DAG("manual", schedule=None):
+            ClarityExportOperator(task_id="url", dimensions=["URL"])
+            ClarityExportOperator.partial(task_id="mapped").expand(dimensions=[["OS"], ["Browser"]])
+        with DAG("on_asset", schedule=[Asset("s3://b/ready")]):
+            ClarityExportOperator(task_id="browser", dimensions=["Browser"])
+        """,
+    )
+
+    status, report = check(folder)
+
+    assert status == 0, report
+    # 3 @daily Device exports, same request at 00:00, files on one host: 1 call.
+    assert "team_b.device" in report and "1 run(s) reuse team_a.device's shared" in report
+    assert "6 scheduled - 2 absorbed by shared snapshots = 4 of 8: fits" in report
+    assert "manual.url" in report and "None (only when triggered)" in report
+    unknown = "unknown (asset-triggered, continuous or mapped): manual.mapped, on_asset.browser;"
+    assert unknown in report
+    assert "derive task pairs.os: 0 calls" in report
+    assert "suggested plan: 3 call(s) a day instead of 4" in report
+    assert assert_fits_budget(folder) == report
+    assert_no_token(token, report)
+    assert clarity_emulator.total_requests() == 0
+
+
+def test_broken_dag_file_exits_2(token: str, tmp_path: Path) -> None:
+    folder = dags_folder(tmp_path, "broken", "raise RuntimeError('oops')\n")
+
+    status, report = check(folder)
+
+    assert status == 2 and "oops" in report
+
+
+def test_airflow_clarity_plan_and_python_m_exit_codes(
+    token: str, clarity_emulator: ClarityEmulator, tmp_path: Path, airflow_db: Path
+) -> None:
+    airflow = str(Path(sys.executable).parent / "airflow")
+    over = subprocess.run(
+        [airflow, "clarity", "plan", str(over_budget(tmp_path))],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    fit = dags_folder(tmp_path, "one", 'with DAG("one", schedule="@daily"):\n    '
+                      'ClarityExportOperator(task_id="os", dimensions="OS")\n')  # fmt: skip
+    ok = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_clarity.plan", str(fit)],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert over.returncode == 1, over.stderr[-2000:]
+    assert "OVER BUDGET by 4" in over.stdout
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "= 1 of 8: fits" in ok.stdout
+    assert_no_token(token, over.stdout + over.stderr + ok.stdout + ok.stderr)
+    assert clarity_emulator.total_requests() == 0
