@@ -28,15 +28,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from airflow_provider_clarity import normalize
+from airflow_provider_clarity import clock, coverage, normalize
 from airflow_provider_clarity._api import ROW_CAP
 from airflow_provider_clarity._formats import OUTPUT_FORMATS, encode
 from airflow_provider_clarity._lineage import emit_asset_event, openlineage_facets, outlet_for
@@ -60,6 +60,13 @@ from airflow_provider_clarity.exceptions import (
     ClarityRequestError,
 )
 from airflow_provider_clarity.hooks.clarity import ClarityHook
+from airflow_provider_clarity.operators._args import (
+    absolute_or_templated,
+    choice,
+    hours,
+    is_literal,
+)
+from airflow_provider_clarity.partition import CONTEXT_KEY, clarity_day
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
@@ -80,8 +87,12 @@ STALE_MODES = ("skip", "fail")
 _MIN_WAIT = timedelta(seconds=5)
 
 
-class ExportSummary(TypedDict):
-    """What the operator returns to XCom when it wrote to a ``destination``."""
+class ExportSummary(coverage.CoverageExtra):
+    """What the operator returns to XCom when it wrote to a ``destination``.
+
+    With the coverage keys: ``window_start``, ``window_end``, ``previous_window_end``,
+    ``overlap_minutes`` and ``gap_minutes`` (``coverage.py``).
+    """
 
     path: str
     raw_path: str
@@ -92,6 +103,7 @@ class ExportSummary(TypedDict):
     dimensions: list[str]
     possibly_truncated: list[str]
     calls_remaining: int | None
+    project_id: str
 
 
 class ClarityExportOperator(BaseOperator):
@@ -131,6 +143,8 @@ class ClarityExportOperator(BaseOperator):
     :param reserve: calls per day to leave unspent for others; overrides the connection's.
     :param deferrable: wait for the quota reset in the triggerer rather than by rescheduling.
     :param xcom_warn_rows: warn, recommending a ``destination``, above this many XCom rows.
+    :param coverage_tolerance_minutes: warn when this snapshot's window overlaps the previous
+        snapshot of the same request, or leaves a gap after it, by more minutes than this.
     :param hook_params: keyword arguments for ``ClarityHook`` (``timeout``, ``max_retries``,
         ``retry_backoff``), as the dbt Cloud operator passes its own.
     :raises ClarityRequestError: invalid arguments, an unusable destination, or a stale run
@@ -163,6 +177,7 @@ class ClarityExportOperator(BaseOperator):
         reserve: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         xcom_warn_rows: int = 5000,
+        coverage_tolerance_minutes: int = coverage.DEFAULT_TOLERANCE_MINUTES,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -174,15 +189,16 @@ class ClarityExportOperator(BaseOperator):
         self.clarity_conn_id = clarity_conn_id
         self.num_of_days = num_of_days
         self.dimensions = dimensions
-        self.destination = _absolute_or_templated(destination)
-        self.output_format = _choice("output_format", output_format, OUTPUT_FORMATS)
+        self.destination = absolute_or_templated(destination)
+        self.output_format = choice("output_format", output_format, OUTPUT_FORMATS)
         self.raw_location = raw_location
         self.force_refresh = force_refresh
-        self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, QUOTA_MODES)
-        self.on_stale_window = _choice("on_stale_window", on_stale_window, STALE_MODES)
+        self.on_quota_exhausted = choice("on_quota_exhausted", on_quota_exhausted, QUOTA_MODES)
+        self.on_stale_window = choice("on_stale_window", on_stale_window, STALE_MODES)
         self.reserve = reserve
         self.deferrable = deferrable
         self.xcom_warn_rows = xcom_warn_rows
+        self.coverage_tolerance_minutes = coverage_tolerance_minutes
         self.hook_params = dict(hook_params or {})
         self._outlet = self._declare_outlet()
         # Set by execute for get_openlineage_facets_on_complete.
@@ -197,9 +213,9 @@ class ClarityExportOperator(BaseOperator):
         first run. Templated values are checked in ``execute``, once rendered.
         """
         try:
-            if _is_literal(num_of_days):
+            if is_literal(num_of_days):
                 parse_num_of_days(num_of_days)
-            if _is_literal(dimensions):
+            if is_literal(dimensions):
                 check_dimensions(dimensions)
         except ClarityRequestError as exc:
             raise ClarityRequestError(f"Task '{self.task_id}': {exc}") from None
@@ -210,6 +226,11 @@ class ClarityExportOperator(BaseOperator):
         return ClarityHook(clarity_conn_id=self.clarity_conn_id, **self.hook_params)
 
     # ------------------------------------------------------------------ execution
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render with ``{{ clarity_day }}``, the day a partition names (``partition.py``)."""
+        context[CONTEXT_KEY] = clarity_day(context)  # type: ignore[literal-required]
+        super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Context) -> Any:
         request = ClarityRequest.build(self.num_of_days, self.dimensions)
@@ -292,13 +313,13 @@ class ClarityExportOperator(BaseOperator):
         end = context.get("data_interval_end") or context.get("logical_date")
         if end is None:  # A manual run without a logical date: "now" is what it wants.
             return
-        age = datetime.now(UTC) - end
+        age = clock.now() - end
         window = timedelta(days=request.num_of_days)
         if age <= window:
             return
         message = (
             f"Clarity cannot serve this run's data: its interval ended at {end.isoformat()}, "
-            f"{_hours(age)} ago, but Clarity only returns the {_hours(window)} before the call "
+            f"{hours(age)} ago, but Clarity only returns the {hours(window)} before the call "
             f"and keeps no history (this happens on catch-up, backfill or a late retry). No "
             f"call was spent and nothing was written under this run's date. The next scheduled "
             f"run takes its own snapshot; for the current data now, trigger a run without a "
@@ -314,7 +335,7 @@ class ClarityExportOperator(BaseOperator):
         """Spend one call (if the ledger allows) and keep the answer, whatever it is."""
         ledger = self._ledger(context)
         self._call_ledger = ledger
-        exported_at = datetime.now(UTC)
+        exported_at = clock.now()
         try:
             answer = self.hook.fetch(request, observer=ledger)
         except ClarityQuotaExceededError as exc:
@@ -353,7 +374,7 @@ class ClarityExportOperator(BaseOperator):
             reset_at = ledger.next_reset()
         except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
             raise error from None
-        reset_at = max(reset_at, datetime.now(UTC) + _MIN_WAIT)
+        reset_at = max(reset_at, clock.now() + _MIN_WAIT)
         why = {
             "api": "Clarity answered 429",
             "degraded": "Clarity is failing with HTTP 5xx; waiting out the cool-down",
@@ -400,15 +421,18 @@ class ClarityExportOperator(BaseOperator):
     ) -> list[dict[str, Any]] | ExportSummary:
         """Normalise the snapshot and hand it on: XCom rows, or a file plus an asset event."""
         self._project_id = snapshot.project_id
+        covered = self._coverage(context, request, snapshot)
         metadata: dict[str, Any] = {
             "exported_at": snapshot.exported_at,
             "num_of_days": request.num_of_days,
+            "project_id": snapshot.project_id,
+            "dimensions": request.dimensions,
         }
         if destination is None:
             records = normalize.to_records(payload, **metadata)
             rows_per_metric, truncated = normalize.block_sizes(payload)
             calls_remaining = self._calls_remaining(context)
-            self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining)
+            self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining, covered)
             if len(records) > self.xcom_warn_rows:
                 self.log.warning(
                     "Returning %d rows through XCom (more than xcom_warn_rows=%d). XCom lives in "
@@ -417,7 +441,8 @@ class ClarityExportOperator(BaseOperator):
                     self.xcom_warn_rows,
                 )
             return records
-        self._write(destination, encode(payload, self.output_format, **metadata), store)
+        data = encode(payload, self.output_format, request=request.describe(), **metadata)
+        self._write(destination, data, store)
         rows_per_metric, truncated = normalize.block_sizes(payload)
         summary = ExportSummary(
             path=str(destination),
@@ -429,18 +454,18 @@ class ClarityExportOperator(BaseOperator):
             dimensions=list(request.dimensions),
             possibly_truncated=truncated,
             calls_remaining=self._calls_remaining(context),
+            project_id=snapshot.project_id,
+            **covered.as_extra(),
         )
-        self._emit_asset_event(
-            context,
-            asset_uri(destination),
-            {
-                "rows": summary["rows"],
-                "exported_at": summary["exported_at"],
-                "calls_remaining": summary["calls_remaining"],
-            },
-        )
+        extra = {key: summary[key] for key in ("rows", "exported_at", "calls_remaining")}
+        self._emit_asset_event(context, asset_uri(destination), {**extra, **covered.as_extra()})
         self._log_summary(
-            request, rows_per_metric, truncated, str(destination), summary["calls_remaining"]
+            request,
+            rows_per_metric,
+            truncated,
+            str(destination),
+            summary["calls_remaining"],
+            covered,
         )
         return summary
 
@@ -493,7 +518,21 @@ class ClarityExportOperator(BaseOperator):
     # ------------------------------------------------------------------ small helpers
 
     def _ledger(self, context: Context) -> QuotaLedger:
-        return QuotaLedger.for_hook(self.hook, caller=_caller(context), reserve=self.reserve)
+        return QuotaLedger.for_hook(
+            self.hook, caller=_caller(context), reserve=self.reserve, clock=clock.now
+        )
+
+    def _coverage(
+        self, context: Context, request: ClarityRequest, snapshot: RawSnapshot
+    ) -> coverage.Coverage:
+        """This snapshot's window against the previous one of the request, from the ledger."""
+        at, days = snapshot.exported_at, request.num_of_days
+        try:
+            ledger = self._call_ledger or self._ledger(context)
+            return coverage.from_ledger(ledger, request.describe(), at, days)
+        except Exception as exc:
+            self.log.warning("Could not read the Clarity quota ledger for coverage: %s", exc)
+            return coverage.compare(at, days, None)
 
     def _calls_remaining(self, context: Context) -> int | None:
         """Calls left after this task, for the summary; ``None`` if the ledger is unreadable.
@@ -516,6 +555,7 @@ class ClarityExportOperator(BaseOperator):
         truncated: list[str],
         target: str,
         calls_remaining: int | None,
+        covered: coverage.Coverage,
     ) -> None:
         per_metric = ", ".join(f"{name} {rows}" for name, rows in rows_per_metric.items())
         warning = (
@@ -524,16 +564,22 @@ class ClarityExportOperator(BaseOperator):
             else ""
         )
         self.log.info(
-            "Clarity export %s for project '%s': %d rows (%s) -> %s. Calls left in this "
-            "window: %s.%s",
+            "Clarity export %s for project '%s': %d rows (%s) -> %s. Window %s -> %s: %s. "
+            "Calls left in this window: %s.%s",
             request.describe(),
             self._project_id,
             sum(rows_per_metric.values()),
             per_metric or "no blocks",
             target,
+            utc_iso(covered.window_start),
+            utc_iso(covered.window_end),
+            covered.describe(),
             "unknown" if calls_remaining is None else calls_remaining,
             warning,
         )
+        problem = covered.problem(self.coverage_tolerance_minutes)
+        if problem is not None:
+            self.log.warning("%s", problem)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """Clarity's project as the input dataset, the written table as the output.
@@ -544,40 +590,6 @@ class ClarityExportOperator(BaseOperator):
         return openlineage_facets(self.hook.base_url, project_id, self._written)
 
 
-def _absolute_or_templated(
-    destination: str | ObjectStoragePath | None,
-) -> str | ObjectStoragePath | None:
-    """Refuse a fixed relative path at parse time: it would land wherever a worker runs."""
-    text = destination if isinstance(destination, str) else ""
-    if text and "{{" not in text and "://" not in text and not text.startswith("/"):
-        raise ValueError(
-            f"destination {text!r} is a relative path; give an absolute one such as "
-            f"'file:///data/clarity/os.parquet'."
-        )
-    return destination
-
-
-def _is_literal(value: Any) -> bool:
-    """True for a value fixed in the DAG file: not a template, XComArg or other lazy value."""
-    if isinstance(value, str):
-        return "{{" not in value and "{%" not in value
-    if isinstance(value, int):
-        return True
-    if isinstance(value, list | tuple):
-        return all(isinstance(item, str) and _is_literal(item) for item in value)
-    return value is None
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
-    return value
-
-
 def _caller(context: Context) -> str:
     """The ledger's label for the task instance in ``context``."""
     return caller_label(context["ti"])
-
-
-def _hours(delta: timedelta) -> str:
-    return f"{delta.total_seconds() / 3600:.0f} h"
