@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_clarity.operators.export import ClarityExportOperator
+from airflow_provider_clarity.partition import day_for
 from airflow_provider_clarity.quota import ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import REPO_ROOT, S3_BUCKET
@@ -64,7 +65,8 @@ def _export_tasks(dag: Any) -> list[ClarityExportOperator]:
 
 
 def _ds(run: Any) -> str:
-    return f"{run.logical_date:%Y-%m-%d}"
+    """The partition the example DAGs write: ``{{ clarity_day }}`` (partition.py's rule)."""
+    return day_for(run.run_after).isoformat()
 
 
 # ------------------------------------------------------------------ parsing

@@ -117,9 +117,7 @@ def simulate(
 
 
 @pytest.fixture(scope="module")
-def weeks(
-    airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Week]]:
+def weeks(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Week]]:
     """Both simulated weeks, run once for the module (70 calls, 14 dag.test runs)."""
     from tests.conftest import DAGS_FOLDER
 
@@ -159,9 +157,7 @@ def test_on_time_week_meets_back_to_back(weeks: dict[str, Week], task_id: str) -
 
 
 @pytest.mark.parametrize("task_id", TASKS)
-def test_late_run_and_unpause_are_reported_in_minutes(
-    weeks: dict[str, Week], task_id: str
-) -> None:
+def test_late_run_and_unpause_are_reported_in_minutes(weeks: dict[str, Week], task_id: str) -> None:
     assert _coverage(weeks["late"], task_id) == [
         (None, None),
         (0, 0),

@@ -128,9 +128,9 @@ class ClarityExportOperator(BaseOperator):
     :param dimensions: up to three of ``Browser, Device, Country, OS, Source, Medium,
         Campaign, Channel, URL``; a list or a comma-separated string. Templated.
     :param destination: where to write the table: a URI or ``ObjectStoragePath``, e.g.
-        ``"file:///data/clarity/{{ ds }}/os.parquet"`` or
-        ``"s3://aws_default@bucket/clarity/dt={{ ds }}/os.parquet"`` (the ``amazon`` extra).
-        The raw snapshot is kept beside it as ``os.raw.json``. Templated.
+        ``"file:///data/clarity/dt={{ clarity_day }}/os.parquet"`` or
+        ``"s3://aws_default@bucket/clarity/dt={{ clarity_day }}/os.parquet"`` (the ``amazon``
+        extra); ``{{ clarity_day }}`` is the day the snapshot covers. The raw snapshot is kept beside it as ``os.raw.json``. Templated.
     :param output_format: ``parquet`` (typed), ``csv``, ``jsonl`` (one object per line) or
         ``json`` (one array).
     :param raw_location: where to keep the raw snapshot instead: a ``.json`` file URI, or a
