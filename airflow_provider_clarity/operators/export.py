@@ -130,7 +130,8 @@ class ClarityExportOperator(BaseOperator):
     :param destination: where to write the table: a URI or ``ObjectStoragePath``, e.g.
         ``"file:///data/clarity/dt={{ clarity_day }}/os.parquet"`` or
         ``"s3://aws_default@bucket/clarity/dt={{ clarity_day }}/os.parquet"`` (the ``amazon``
-        extra); ``{{ clarity_day }}`` is the day the snapshot covers. The raw snapshot is kept beside it as ``os.raw.json``. Templated.
+        extra); ``{{ clarity_day }}`` is the day the snapshot covers. The raw snapshot is
+        kept beside it as ``os.raw.json``. Templated.
     :param output_format: ``parquet`` (typed), ``csv``, ``jsonl`` (one object per line) or
         ``json`` (one array).
     :param raw_location: where to keep the raw snapshot instead: a ``.json`` file URI, or a
