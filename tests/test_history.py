@@ -218,3 +218,38 @@ def test_history_command_lists_the_gaps_and_overlaps(
     out = capsys.readouterr().out
     assert "shop (snapshot): 7 snapshots" in out
     assert "shop Country,Device: 1427 min overlap between dt=2026-11-30/" in out
+
+
+def test_a_skipped_day_alerts_through_the_example_callback(
+    airflow_db: Path,
+    run_dag: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A run 3 days late is stale: skipped, no call, and the on_skipped_callback alerts."""
+    from airflow.models.variable import Variable
+
+    clock = SimClock(FIRST + 3 * DAY)
+    monkeypatch.setenv("AIRFLOW_VAR_CLARITY_EXPORT_BASE", tmp_path.as_uri())
+    with ClarityEmulator(clock=clock, seed=11) as emulator:
+        token = emulator.issue_token("shop-missed", expires_in=timedelta(days=36500))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CLARITY_DEFAULT",
+            emulator.airflow_conn_json(token, project_id="shop-missed"),
+        )
+        try:
+            with use_clock(clock), caplog.at_level("ERROR", logger="clarity.history"):
+                run = run_dag(DAILY, "clarity_daily_snapshot", logical_date=FIRST, run_after=FIRST)
+        finally:
+            Variable.delete(ledger_key("shop-missed"))
+        assert emulator.total_requests() == 0
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(TASKS, "skipped")
+    alerts = [r.getMessage() for r in caplog.records if r.name == "clarity.history"]
+    assert sorted(alerts) == sorted(
+        f"Clarity history: clarity_daily_snapshot.{task} was skipped for run {run.run_id}; "
+        "that day is missing for good."
+        for task in TASKS
+    )
+    assert not list(tmp_path.rglob("*.parquet"))
