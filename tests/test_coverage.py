@@ -91,3 +91,14 @@ def test_use_clock_moves_now_and_restores_it() -> None:
     with use_clock(lambda: datetime(2030, 1, 1)):  # naive reads as UTC
         assert now() == datetime(2030, 1, 1, tzinfo=UTC)
     assert abs(now() - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_the_operator_renders_clarity_day_for_a_run_without_a_logical_date() -> None:
+    from airflow_provider_clarity.operators.export import ClarityExportOperator
+
+    op = ClarityExportOperator(
+        task_id="export", destination="file:///data/clarity/dt={{ clarity_day }}/os.parquet"
+    )
+    run = SimpleNamespace(run_after=datetime(2026, 12, 2, 15, 20, tzinfo=UTC), logical_date=None)
+    op.render_template_fields({"dag_run": run})  # type: ignore[arg-type]
+    assert op.destination == "file:///data/clarity/dt=2026-12-02/os.parquet"

@@ -27,6 +27,7 @@ Where the raw snapshot is kept, so that a retry or re-run of the same task insta
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import replace
 from datetime import timedelta
 from functools import cached_property
@@ -230,7 +231,8 @@ class ClarityExportOperator(BaseOperator):
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render with ``{{ clarity_day }}``, the day a partition names (``partition.py``)."""
-        context[CONTEXT_KEY] = clarity_day(context)  # type: ignore[literal-required]
+        with suppress(ValueError):  # no DagRun (a bare render): it stays undefined
+            context[CONTEXT_KEY] = clarity_day(context)  # type: ignore[literal-required]
         super().render_template_fields(context, jinja_env)
 
     def execute(self, context: Context) -> Any:
