@@ -67,6 +67,7 @@ from airflow_provider_clarity.operators._args import (
     hours,
     is_literal,
 )
+from airflow_provider_clarity.operators._reuse import kept_snapshot
 from airflow_provider_clarity.partition import CONTEXT_KEY, clarity_day
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
@@ -244,7 +245,7 @@ class ClarityExportOperator(BaseOperator):
         if destination is not None:
             require_writable(destination, what="destination")
         store = self._snapshot_store(context, destination)
-        snapshot = self._kept_snapshot(store, request)
+        snapshot = kept_snapshot(store, request, self.hook, self.log, force=self.force_refresh)
         if snapshot is None:
             self._refuse_stale_window(context, request)
             snapshot = self._fetch(context, request, store)
@@ -262,54 +263,6 @@ class ClarityExportOperator(BaseOperator):
         """
         self.log.info("Clarity quota reset time reached (%s); checking the quota again.", event)
         return self.execute(context)
-
-    def _kept_snapshot(self, store: SnapshotStore, request: ClarityRequest) -> RawSnapshot | None:
-        """The answer this task instance kept, when a re-run may read it instead of calling.
-
-        The store is read even with ``force_refresh``: reading it is what proves, before a
-        call is spent, that the answer can be kept there (credentials, bucket, permissions).
-        """
-        snapshot = store.load()
-        if snapshot is None or self.force_refresh:
-            return None
-        host = self.hook.base_url
-        if not snapshot.matches(request.params(), self.hook.project_id, host):
-            self.log.warning(
-                "The raw snapshot kept at %s answers %s for project '%s' at %s, not this task's "
-                "%s for project '%s' at %s; fetching again.",
-                store.location,
-                snapshot.request,
-                snapshot.project_id,
-                snapshot.host,
-                request.params(),
-                self.hook.project_id,
-                host,
-            )
-            return None
-        if not snapshot.reusable:
-            self.log.info(
-                "The answer kept at %s is Clarity's HTTP %d, which says nothing about the data; "
-                "calling again.",
-                store.location,
-                snapshot.status,
-            )
-            return None
-        self.log.info(
-            "Reusing the raw snapshot kept at %s (HTTP %d, exported_at %s); no Clarity call "
-            "spent. Set force_refresh=True to fetch again.",
-            store.location,
-            snapshot.status,
-            snapshot.exported_at.isoformat(),
-        )
-        if snapshot.fallback:
-            raise ClarityDimensionFallbackError(
-                f"The kept snapshot at {store.location} is Clarity's no-dimension answer to a "
-                f"request for {', '.join(request.dimensions)}: Clarity ignored the dimensions. "
-                f"Set force_refresh=True to spend another call trying again.",
-                payload=snapshot.response,
-                dimensions=request.dimensions,
-            )
-        return snapshot
 
     def _refuse_stale_window(self, context: Context, request: ClarityRequest) -> None:
         """Skip or fail a run whose data interval Clarity no longer covers."""
