@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_clarity import normalize
 
-__all__ = ["OUTPUT_FORMATS", "encode"]
+__all__ = ["OUTPUT_FORMATS", "PARQUET_REQUEST_KEY", "PARQUET_VERSION_KEY", "encode"]
 
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl", "json")
+#: Parquet key-value metadata: the schema version, and the request the file answers (JSON).
+PARQUET_VERSION_KEY = "clarity.schema_version"
+PARQUET_REQUEST_KEY = "clarity.request"
 
 
-def encode(payload: Any, output_format: str, **metadata: Any) -> bytes:
+def encode(payload: Any, output_format: str, *, request: str = "", **metadata: Any) -> bytes:
     """The table for ``payload`` (a Clarity answer) in ``output_format``, as bytes.
 
-    ``metadata`` (``exported_at``, ``num_of_days``) becomes columns, as in ``normalize``.
+    ``metadata`` (``exported_at``, ``num_of_days``, ``project_id``, ``dimensions``) becomes
+    columns, as in ``normalize``. A Parquet file also carries ``normalize.SCHEMA_VERSION``
+    and the request (``request``, e.g. ``numOfDays=1 dimensions=OS``, with the metadata) in
+    its key-value metadata.
 
     :raises ValueError: an unknown format.
     :raises ClarityResponseError: the payload cannot be normalised.
@@ -37,6 +44,26 @@ def encode(payload: Any, output_format: str, **metadata: Any) -> bytes:
     frame = normalize.to_dataframe(payload, **metadata)
     if output_format == "csv":
         return frame.to_csv(index=False).encode("utf-8")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    described = {"request": request, **{k: _json_safe(v) for k, v in metadata.items()}}
+    table = table.replace_schema_metadata(
+        {
+            **(table.schema.metadata or {}),
+            PARQUET_VERSION_KEY: normalize.SCHEMA_VERSION,
+            PARQUET_REQUEST_KEY: json.dumps(described, sort_keys=True),
+        }
+    )
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    pq.write_table(table, buffer)
     return buffer.getvalue()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return ",".join(value)
+    return value

@@ -1,76 +1,36 @@
 """Clarity response -> typed tidy rows, as a pandas DataFrame or plain JSON-safe records.
 
-This module is a public contract: warehouse tables are built on the schema below, so it
-changes only with a major version.
+This module is a public contract, schema version ``SCHEMA_VERSION``: warehouse tables are
+built on it, and ``airflow_provider_clarity/schema/v1.json`` pins every column and type
+(``tests/test_schema_contract.py``). The user guide's "Output schema" page is the full
+description; in short:
 
 Rows
-    One row per element of each block's ``information`` list, in response order. A block
-    with no rows contributes nothing; ``[]`` gives zero rows with the full schema.
+    One row per element of each block's ``information`` list, in response order.
 
 Columns, in this order
-    1. ``metric``: the block's ``metricName`` exactly as Clarity returned it (``Traffic``,
-       ``RageClickCount``, ``DeadTapCount``...).
-    2. Dimension columns: ``browser, device, country, os, source, medium, campaign,
-       channel, url``.
-    3. Known field columns: ``total_session_count, total_bot_session_count,
-       distinct_user_count, pages_per_session_percentage, average_scroll_depth,
-       total_time, active_time, sessions_count, sessions_with_metric_percentage,
-       sessions_without_metric_percentage, pages_views, sub_total, name, visits_count``.
-       (PopularPages' ``url`` field and the ``URL`` dimension share the ``url`` column:
-       both are the page URL.)
-    4. Unknown fields, snake_cased, sorted by name (only those present in the payload).
-    5. ``exported_at`` then ``num_of_days``, when given.
-
-    Columns 1-3 are **always present**, whatever the metrics, dimensions or traffic of the
-    response, even when every value is null. A Parquet dataset written daily, for the
-    no-dimension snapshot and every breakdown alike, therefore has one identical schema
-    in every file: partitions read back as one table with no schema merging, and a
-    zero-traffic day does not drop columns or turn an integer column into a null-typed
-    one. All-null columns cost next to nothing in Parquet. Only unknown fields (a new
-    Clarity field, mobile-app fields such as ``screensViews``) vary from run to run.
+    1. ``metric``; 2. the dimension columns; 3. the known field columns, web and mobile-app
+    (``COLUMNS``): always present, with the same type, whatever the response; 4. unknown
+    fields, snake_cased, sorted by name (only those present); 5. the metadata columns
+    ``project_id, dimensions, exported_at, window_start, window_end, num_of_days`` that
+    were given (the window columns when ``exported_at`` and ``num_of_days`` both are).
 
 Key matching
-    Row keys are matched to columns ignoring case and non-alphanumeric characters, so
-    ``Url``/``URL``/``url`` -> ``url``, ``OS``/``Os`` -> ``os``, and the vendor page's
-    ``PagesPerSessionPercentage`` -> ``pages_per_session_percentage``. The vendor page's
-    ``distantUserCount`` -> ``distinct_user_count`` (and ``Country/Region`` ->
-    ``country``). When one row carries several keys for one column (say both
-    ``distinctUserCount`` and ``distantUserCount``), the non-null value under the live
-    spelling wins; otherwise the first non-null value in the row's key order.
-    Any other key is kept as an unknown field named by its snake_case (``screensViews`` ->
-    ``screens_views``); one that would collide with ``metric``, ``exported_at`` or
-    ``num_of_days`` gets a ``_field`` suffix. Unknown keys and metrics are never fatal.
+    Keys are matched to columns ignoring case and non-alphanumeric characters; the live
+    spelling wins when one row carries two. Any other key is an unknown field named by its
+    snake_case; one that would collide with a known or metadata column gets ``_field``.
 
 Types (DataFrame dtype; value in records)
-    - ``metric``, dimensions, ``name``: ``string`` (missing = ``pd.NA``); ``str`` or None.
-      A number sent in one of these becomes its text (``404`` -> ``"404"``).
-    - counts (``*_count``, ``total_time``, ``active_time``, ``pages_views``,
-      ``sub_total``): ``Int64`` (missing = ``pd.NA``); ``int`` or None.
-    - percentages and averages (``*_percentage``, ``average_scroll_depth``): ``float64``
-      (missing = NaN); ``float`` or None.
-    - ``exported_at``: ``datetime64[us, UTC]``; ISO-8601 ``str`` such as
-      ``"2024-05-01T06:00:00+00:00"``.
-    - ``num_of_days``: ``Int64``; ``int``.
-    - unknown fields: inferred, see below.
+    strings ``string`` (pyarrow-backed; ``str`` or None); counts ``Int64`` (exact, never
+    through float; ``int``); percentages and averages ``float64`` (``float``); times
+    ``datetime64[us, UTC]`` (ISO-8601 ``str``). A known field whose value cannot be
+    coerced raises ``ClarityResponseError`` naming the metric, field and row.
 
-    Strings use pandas' nullable ``string`` dtype backed by pyarrow, not ``object``: a
-    missing value is ``pd.NA`` (a JSON ``null`` never becomes the text ``"None"``; the
-    name ``"None"`` that Clarity itself sends for direct traffic stays as sent), and the
-    column writes to Parquet as a UTF-8 string column whatever the content.
-    ``exported_at`` uses microseconds because Parquet ``TIMESTAMP(NANOS)`` is poorly
-    supported by warehouses (BigQuery, older Spark).
-
-    Counts arrive as JSON strings holding an integer (``"9554"``) or as integer ``0``;
-    both become exact integers, never through float, so values up to 2**63-1 round-trip.
-    A value that cannot be coerced (``"abc"``, ``1.5`` or ``true`` in a count, a number
-    beyond int64, a list in a percentage) raises ``ClarityResponseError`` naming
-    the metric, field and row. A float ``NaN`` is treated as missing.
-
-    Unknown fields are typed from all their non-null values: integers and integer strings
-    within int64 -> ``Int64``; any mix of those with other JSON numbers -> ``float64``;
-    only booleans -> ``boolean``; anything else -> ``string`` (non-string values as
-    their JSON text). A field with only nulls -> ``string``. Because unknown fields are
-    inferred per payload, their type can differ between runs; known fields never do.
+    Unknown fields are **always** ``string``, whatever their values: a string stays as
+    sent, any other JSON value becomes its JSON text (``12`` -> ``"12"``, ``true`` ->
+    ``"true"``). Clarity sends counts as strings and zero as the number ``0``, so any
+    inference would flip a new field's type between days; text never does. Cast in the
+    warehouse once the field is known, or upgrade to a version that knows it.
 
 pandas and pyarrow are imported inside ``to_dataframe`` only; importing this module
 or calling ``to_records`` does not load them (DAG files stay cheap to parse).
@@ -82,7 +42,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_clarity._api import ROW_CAP, VALID_DIMENSIONS
@@ -91,13 +51,24 @@ from airflow_provider_clarity.exceptions import ClarityResponseError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "block_sizes", "payload_problem", "to_dataframe", "to_records"]
+__all__ = [
+    "COLUMNS",
+    "METADATA_COLUMNS",
+    "SCHEMA_VERSION",
+    "block_sizes",
+    "payload_problem",
+    "to_dataframe",
+    "to_records",
+]
+
+#: The version of the table's schema; a change to a column or type is a new major version.
+SCHEMA_VERSION = "1"
 
 # Column kinds. Each maps to one DataFrame dtype and one record value type.
 _STR = "string"
 _INT = "int"
 _FLOAT = "float"
-_BOOL = "bool"
+_TIME = "timestamp"
 
 _DIMENSIONS: tuple[str, ...] = tuple(name.lower() for name in VALID_DIMENSIONS)
 
@@ -117,16 +88,20 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sub_total", _INT, "subTotal"),
     ("name", _STR, "name"),
     ("visits_count", _INT, "visitsCount"),
+    # Mobile-app projects send these instead of their web twins (pagesViews, ..., url).
+    ("screens_views", _INT, "screensViews"),
+    ("screens_per_session_percentage", _FLOAT, "screensPerSessionPercentage"),
+    ("screen_name", _STR, "screenName"),
 )
 
-_METADATA_COLUMNS = ("exported_at", "num_of_days")
-
-# Mobile-app projects send these instead of the web names. They are typed like their web
-# twins whenever they appear, so a day whose percentages happen to be whole numbers does
-# not turn the column into Int64; they are not always-present columns, to keep web tables lean.
-_OPTIONAL_KINDS: dict[str, str] = {
-    "screens_views": _INT,
-    "screens_per_session_percentage": _FLOAT,
+#: The metadata columns in order, mapped to their kind; each is present when given.
+METADATA_COLUMNS: dict[str, str] = {
+    "project_id": _STR,
+    "dimensions": _STR,
+    "exported_at": _TIME,
+    "window_start": _TIME,
+    "window_end": _TIME,
+    "num_of_days": _INT,
 }
 
 #: The always-present columns in order, mapped to their kind
@@ -137,7 +112,7 @@ COLUMNS: dict[str, str] = {
     **{column: kind for column, kind, _ in _FIELDS},
 }
 
-_RESERVED = frozenset(COLUMNS) | frozenset(_METADATA_COLUMNS)
+_RESERVED = frozenset(COLUMNS) | frozenset(METADATA_COLUMNS)
 
 # Keys exactly as the live service sends them; they win over any other spelling.
 _LIVE_KEYS: dict[str, str] = {
@@ -258,43 +233,16 @@ _EXPECTED = {
 }
 
 
-# --- Unknown fields: infer a kind from all values, then convert. ---
+# --- Unknown fields: always text, so their type never depends on the day's values. ---
 
 
-def _int_or_none(value: Any) -> int | None:
-    kind = type(value)
-    if kind is int:
-        number = value
-    elif kind is str:
-        try:
-            number = _parse_int_str(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if _INT64_MIN <= number <= _INT64_MAX else None
-
-
-def _infer_and_convert(values: list[Any]) -> tuple[str, list[Any]]:
-    present = [v for v in values if v is not None]
-    if present and all(type(v) is bool for v in present):
-        return _BOOL, values
-    if present:
-        ints = [_int_or_none(v) for v in present]
-        if all(number is not None for number in ints):
-            return _INT, [None if v is None else _int_or_none(v) for v in values]
-        if all(
-            type(v) is float or number is not None for v, number in zip(present, ints, strict=True)
-        ):
-            converted: list[Any] = []
-            for v in values:
-                if v is None or type(v) is float:
-                    converted.append(None if v is None or not math.isfinite(v) else v)
-                else:
-                    converted.append(float(_int_or_none(v)))  # type: ignore[arg-type]
-            return _FLOAT, converted
-    return _STR, [
-        v if v is None or type(v) is str else json.dumps(v, allow_nan=False, default=str)
+def _as_text(values: list[Any]) -> list[Any]:
+    return [
+        v
+        if v is None or type(v) is str
+        else None
+        if type(v) is float and not math.isfinite(v)
+        else json.dumps(v, allow_nan=False, default=str)
         for v in values
     ]
 
@@ -434,7 +382,7 @@ def _build_columns(payload: Any) -> tuple[int, dict[str, list[Any]], dict[str, s
                         _merge_row(row, index, block_columns, keymap)
                         break
         for column, values in block_columns.items():
-            kind = COLUMNS.get(column) or _OPTIONAL_KINDS.get(column)
+            kind = COLUMNS.get(column)
             if kind is not None and column != "metric":
                 _coerce_block_column(column, kind, values, metric, rows)
             existing = columns.get(column)
@@ -452,10 +400,7 @@ def _build_columns(payload: Any) -> tuple[int, dict[str, list[Any]], dict[str, s
         column: columns.get(column) or [None] * total for column in COLUMNS
     }
     for column in sorted(set(columns) - set(COLUMNS)):
-        if column in _OPTIONAL_KINDS:
-            kinds[column], ordered[column] = _OPTIONAL_KINDS[column], columns[column]
-        else:
-            kinds[column], ordered[column] = _infer_and_convert(columns[column])
+        kinds[column], ordered[column] = _STR, _as_text(columns[column])
     return total, ordered, kinds
 
 
@@ -488,14 +433,25 @@ def _check_num_of_days(num_of_days: int | str) -> int:
 
 
 def _metadata(
-    exported_at: datetime | str | None, num_of_days: int | str | None
+    exported_at: datetime | str | None,
+    num_of_days: int | str | None,
+    project_id: str | None,
+    dimensions: Sequence[str] | str | None,
 ) -> list[tuple[str, Any]]:
-    extra: list[tuple[str, Any]] = []
+    given: dict[str, Any] = {}
+    if project_id is not None:
+        given["project_id"] = str(project_id)
+    if dimensions is not None:
+        given["dimensions"] = dimensions if isinstance(dimensions, str) else ",".join(dimensions)
     if exported_at is not None:
-        extra.append(("exported_at", _check_exported_at(exported_at)))
+        given["exported_at"] = _check_exported_at(exported_at)
     if num_of_days is not None:
-        extra.append(("num_of_days", _check_num_of_days(num_of_days)))
-    return extra
+        given["num_of_days"] = _check_num_of_days(num_of_days)
+    if exported_at is not None and num_of_days is not None:
+        end = given["exported_at"]
+        given["window_start"] = end - timedelta(days=given["num_of_days"])
+        given["window_end"] = end
+    return [(name, given[name]) for name in METADATA_COLUMNS if name in given]
 
 
 def to_records(
@@ -503,24 +459,30 @@ def to_records(
     *,
     exported_at: datetime | str | None = None,
     num_of_days: int | str | None = None,
+    project_id: str | None = None,
+    dimensions: Sequence[str] | str | None = None,
 ) -> list[dict[str, Any]]:
     """Normalise a Clarity response into JSON-safe row dicts (the module docstring's schema).
 
     Every record has the same keys in schema order. Values are ``str``, ``int``,
-    ``float``, ``bool`` or ``None`` (never NaN); ``exported_at`` is an ISO-8601 UTC string.
-    pandas is not imported.
+    ``float`` or ``None`` (never NaN); times are ISO-8601 UTC strings. pandas is not imported.
 
     :param payload: the parsed JSON body of ``project-live-insights``.
     :param exported_at: when the snapshot was taken; a timezone-aware datetime or an
         ISO-8601 string with an offset. Added as a column when given.
-    :param num_of_days: the request's ``numOfDays``. Added as a column when given.
+    :param num_of_days: the request's ``numOfDays``. Added as a column when given; with
+        ``exported_at``, also ``window_start`` (``exported_at - num_of_days x 24 h``) and
+        ``window_end`` (``exported_at``).
+    :param project_id: the Clarity project; added as a column when given.
+    :param dimensions: the request's breakdown, e.g. ``["Device", "OS"]`` -> ``"Device,OS"``
+        (``""`` for the no-dimension snapshot); added as a column when given.
     :raises ClarityResponseError: the payload is not a list of
         ``{"metricName": str, "information": [object, ...]}`` or a known field holds a
         value that cannot be coerced to its type.
     :raises ValueError: ``exported_at`` is naive or unparseable, or ``num_of_days`` is not
         an integer.
     """
-    extra = _metadata(exported_at, num_of_days)
+    extra = _metadata(exported_at, num_of_days, project_id, dimensions)
     total, columns, _ = _build_columns(payload)
     names = list(columns)
     lists: list[Sequence[Any]] = list(columns.values())
@@ -535,26 +497,19 @@ def to_dataframe(
     *,
     exported_at: datetime | str | None = None,
     num_of_days: int | str | None = None,
+    project_id: str | None = None,
+    dimensions: Sequence[str] | str | None = None,
 ) -> pd.DataFrame:
     """Normalise a Clarity response into a typed pandas DataFrame (the module docstring's schema).
 
     Holds exactly the same values as ``to_records``, with nulls as ``pd.NA`` (``NaN``
-    in float columns).
-
-    :param payload: the parsed JSON body of ``project-live-insights``.
-    :param exported_at: when the snapshot was taken; a timezone-aware datetime or an
-        ISO-8601 string with an offset. Added as a ``datetime64[us, UTC]`` column when given.
-    :param num_of_days: the request's ``numOfDays``. Added as an ``Int64`` column when given.
-    :raises ClarityResponseError: the payload is not a list of
-        ``{"metricName": str, "information": [object, ...]}`` or a known field holds a
-        value that cannot be coerced to its type.
-    :raises ValueError: ``exported_at`` is naive or unparseable, or ``num_of_days`` is not
-        an integer.
+    in float columns); times are ``datetime64[us, UTC]``. The parameters and errors are
+    those of ``to_records``.
     """
     import numpy as np
     import pandas as pd
 
-    extra = _metadata(exported_at, num_of_days)
+    extra = _metadata(exported_at, num_of_days, project_id, dimensions)
     total, columns, kinds = _build_columns(payload)
     string_dtype = pd.StringDtype("pyarrow")
 
@@ -567,15 +522,12 @@ def to_dataframe(
             return pd.arrays.IntegerArray(objects.astype(np.int64), mask)
         if kind == _FLOAT:
             return np.array(values, dtype=np.float64)
-        if kind == _BOOL:
-            return pd.array(values, dtype="boolean")
+        if kind == _TIME:
+            naive = np.datetime64(values[0].replace(tzinfo=None), "us") if values else None
+            return pd.DatetimeIndex(np.full(total, naive, dtype="datetime64[us]"), tz="UTC")
         return pd.array(values, dtype=string_dtype)
 
     data = {column: build(kinds[column], values) for column, values in columns.items()}
     for name, value in extra:
-        if name == "exported_at":
-            naive = np.datetime64(value.replace(tzinfo=None), "us")
-            data[name] = pd.DatetimeIndex(np.full(total, naive), tz="UTC")
-        else:
-            data[name] = build(_INT, [value] * total)
+        data[name] = build(METADATA_COLUMNS[name], [value] * total)
     return pd.DataFrame(data, copy=False)

@@ -15,17 +15,18 @@ Set the Airflow Variable ``clarity_export_base`` to where the files should go, f
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG
 
 from airflow_provider_clarity.operators.export import ClarityExportOperator
 
-# dt= is the UTC day the run was due: set for every run, with or without a logical date
-# (scheduled, manual, `airflow dags trigger`, REST, asset-triggered, backfill).
+# clarity_day: the day the snapshot covers, for every run type (the partition rule, in
+# airflow_provider_clarity/partition.py and docs/windows.md).
 BASE = (
-    "{{ var.value.get('clarity_export_base', 'file:///tmp/clarity-export') }}"
-    "/dt={{ dag_run.run_after | ds }}"
+    "{{ var.value.get('clarity_export_base', 'file:///tmp/clarity-export') }}/dt={{ clarity_day }}"
 )
 
 # task id -> the dimensions of that breakdown. One entry is one API call per day.
@@ -37,6 +38,24 @@ BREAKDOWNS: dict[str, list[str]] = {
     "by_url": ["URL"],
 }
 
+log = logging.getLogger("clarity.history")
+
+
+def alert_missed_day(context: Any) -> None:
+    """Airflow 3's on_skipped_callback: a skipped export is a day missing from the history.
+
+    Clarity keeps no history, so the day cannot be fetched later. Replace the log line with
+    a notifier (``SmtpNotifier``, ``SlackNotifier``...) to be told where you look.
+    """
+    ti = context["ti"]
+    log.error(
+        "Clarity history: %s.%s was skipped for run %s; that day is missing for good.",
+        ti.dag_id,
+        ti.task_id,
+        ti.run_id,
+    )
+
+
 with DAG(
     dag_id="clarity_daily_snapshot",
     schedule="5 0 * * *",
@@ -44,7 +63,7 @@ with DAG(
     catchup=False,  # Clarity has no history: a missed day cannot be fetched later.
     max_active_runs=1,
     tags=["clarity", "example"],
-    default_args={"retries": 2},
+    default_args={"retries": 2, "on_skipped_callback": alert_missed_day},
 ) as dag:
     for task_id, dimensions in BREAKDOWNS.items():
         ClarityExportOperator(

@@ -26,6 +26,6 @@ with DAG(
         dimensions=["OS"],
         destination=(
             "s3://aws_default@{{ var.value.get('clarity_s3_bucket', 'my-clarity-bucket') }}"
-            "/clarity/dt={{ dag_run.run_after | ds }}/by_os.parquet"
+            "/clarity/dt={{ clarity_day }}/by_os.parquet"
         ),
     )

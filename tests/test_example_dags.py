@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from airflow_provider_clarity.operators.export import PARTITION_DAY, ClarityExportOperator
+from airflow_provider_clarity.partition import day_for
 from airflow_provider_clarity.quota import ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import REPO_ROOT, S3_BUCKET
@@ -66,7 +67,8 @@ def _export_tasks(dag: Any) -> list[ClarityExportOperator]:
 
 
 def _ds(run: Any) -> str:
-    return f"{run.logical_date:%Y-%m-%d}"
+    """The partition the example DAGs write: ``{{ clarity_day }}`` (partition.py's rule)."""
+    return day_for(run.run_after).isoformat()
 
 
 # ------------------------------------------------------------------ parsing
@@ -287,7 +289,8 @@ def test_every_templated_field_renders_for_every_run_type(
         task.render_template_fields(ti.get_template_context())
 
         if task.destination is not None:
-            assert f"/dt={run.run_after:%Y-%m-%d}/" in str(task.destination)
+            # The partition rule: the day the snapshot covers (partition.day_for).
+            assert f"/dt={day_for(run.run_after).isoformat()}/" in str(task.destination)
             assert "{{" not in str(task.destination)
 
 
@@ -308,7 +311,7 @@ def test_daily_snapshot_runs_without_a_logical_date(
 
     assert run.logical_date is None
     assert run.state == "success"
-    partition = base / f"dt={run.run_after:%Y-%m-%d}"
+    partition = base / f"dt={day_for(run.run_after).isoformat()}"  # the partition rule
     assert sorted(p.name for p in partition.glob("*.parquet")) == sorted(
         f"{name}.parquet"
         for name in ("snapshot", "by_os", "by_device", "by_country_device", "by_url")

@@ -47,10 +47,14 @@ KNOWN_COLUMNS = [
     "sub_total",
     "name",
     "visits_count",
+    "screens_views",
+    "screens_per_session_percentage",
+    "screen_name",
 ]
 STRING_COLUMNS = {"metric", "browser", "device", "country", "os", "source", "medium"}
-STRING_COLUMNS |= {"campaign", "channel", "url", "name"}
+STRING_COLUMNS |= {"campaign", "channel", "url", "name", "screen_name"}
 FLOAT_COLUMNS = {
+    "screens_per_session_percentage",
     "pages_per_session_percentage",
     "average_scroll_depth",
     "sessions_with_metric_percentage",
@@ -226,9 +230,16 @@ def test_all_empty_blocks_give_zero_rows_with_the_full_typed_schema() -> None:
     frame = to_dataframe(load("payload_empty.json"), exported_at=EXPORTED_AT, num_of_days=1)
 
     assert len(frame) == 0
-    assert list(frame.columns) == [*KNOWN_COLUMNS, "exported_at", "num_of_days"]
+    assert list(frame.columns) == [
+        *KNOWN_COLUMNS,
+        "exported_at",
+        "window_start",
+        "window_end",
+        "num_of_days",
+    ]
     assert_known_dtypes(frame)
     assert frame["exported_at"].dtype == "datetime64[us, UTC]"
+    assert frame["window_start"].dtype == "datetime64[us, UTC]"
     assert frame["num_of_days"].dtype == "Int64"
     assert to_records(load("payload_empty.json")) == []
 
@@ -240,7 +251,7 @@ def test_empty_payload_still_has_the_metric_column() -> None:
     assert frame.columns[0] == "metric"
     assert list(frame.columns) == list(COLUMNS) == KNOWN_COLUMNS
     frame = to_dataframe([], exported_at=EXPORTED_AT, num_of_days=3)
-    assert list(frame.columns)[-2:] == ["exported_at", "num_of_days"]
+    assert list(frame.columns)[-4:] == ["exported_at", "window_start", "window_end", "num_of_days"]
 
 
 def test_schema_is_identical_across_breakdowns_and_traffic() -> None:
@@ -256,13 +267,8 @@ def test_schema_is_identical_across_breakdowns_and_traffic() -> None:
 def test_unknown_metric_and_fields_are_kept_snake_cased_and_typed() -> None:
     frame = to_dataframe(load("payload_mobile_app.json"), num_of_days=2)
 
-    assert list(frame.columns) == [
-        *KNOWN_COLUMNS,
-        "screen_name",
-        "screens_per_session_percentage",
-        "screens_views",
-        "num_of_days",
-    ]
+    # Mobile-app fields are known columns (issue 11), so nothing here is unknown.
+    assert list(frame.columns) == [*KNOWN_COLUMNS, "num_of_days"]
     assert frame["metric"].tolist() == ["DeadTapCount", "Traffic", "Traffic", "PopularScreens"]
     assert frame["screens_views"].dtype == "Int64"
     assert frame["screens_views"].tolist()[0] == 160
@@ -274,7 +280,8 @@ def test_unknown_metric_and_fields_are_kept_snake_cased_and_typed() -> None:
     assert frame["visits_count"].tolist()[3] == 30
 
 
-def test_unknown_field_type_inference() -> None:
+def test_unknown_fields_are_always_text() -> None:
+    """Issue 11 changed this rule: no inference, so a field's type never depends on the day."""
     payload = [
         {
             "metricName": "NewMetric",
@@ -287,17 +294,40 @@ def test_unknown_field_type_inference() -> None:
     ]
     frame = to_dataframe(payload)
 
-    assert frame["big_count"].dtype == "Int64"
-    assert frame["big_count"].tolist()[:2] == [INT64_MAX, 3]
-    assert frame["ratio"].dtype == "float64"
-    assert frame["ratio"].tolist() == [1.0, 0.5, 2.0]
-    assert frame["label"].dtype == pd.StringDtype("pyarrow")
+    text = pd.StringDtype("pyarrow")
+    assert frame["big_count"].dtype == text
+    assert frame["big_count"].tolist()[:2] == [str(INT64_MAX), "3"]
+    assert frame["ratio"].dtype == text
+    assert frame["ratio"].tolist() == ["1", "0.5", "2"]
+    assert frame["label"].dtype == text
     assert frame["label"].tolist() == ["5", "x", '{"a": 1}']
-    assert frame["flag"].dtype == "boolean"
+    assert frame["flag"].dtype == text
+    assert frame["flag"].tolist()[::2] == ["true", "false"]
     # A field seen only as null is still kept, as a string column.
     assert frame["http_status"].isna().all()
     assert frame["http_status"].dtype == pd.StringDtype("pyarrow")
     assert frame_as_records(frame) == to_records(payload)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (0, "9554", None),  # Clarity's zero as a number, counts as strings, a missing value
+        (1.5, 2, "n/a"),
+        (None, None, None),  # a day on which the field is only null
+        (True, {"a": 1}, [1, 2]),
+    ],
+)
+def test_an_unknown_field_has_the_same_type_whatever_its_values(values: tuple[Any, ...]) -> None:
+    """Payloads that differ only in values give one schema: unknown fields never drift."""
+
+    def day(value: Any) -> list[dict[str, Any]]:
+        return [{"metricName": "NewMetric", "information": [{"newField": value}]}]
+
+    reference = to_dataframe(day(12), exported_at=EXPORTED_AT, num_of_days=1).dtypes
+    for value in values:
+        frame = to_dataframe(day(value), exported_at=EXPORTED_AT, num_of_days=1)
+        assert frame.dtypes.astype(str).to_dict() == reference.astype(str).to_dict(), value
 
 
 def test_unknown_field_colliding_with_a_metadata_column_is_renamed() -> None:
@@ -307,7 +337,7 @@ def test_unknown_field_colliding_with_a_metadata_column_is_renamed() -> None:
     assert record["metric"] == "X"
     assert record["metric_field"] == "m"
     assert record["num_of_days"] == 1
-    assert record["num_of_days_field"] == 7
+    assert record["num_of_days_field"] == "7"
 
 
 # --- Types and metadata -----------------------------------------------------------------
@@ -514,8 +544,9 @@ def test_integer_counts_round_trip_exactly(payload: list[dict[str, Any]]) -> Non
     assert [r["sessions_count"] for r in records] == sessions
     assert frame_as_records(frame) == records
     if any("newCount" in row for row in sent):
-        assert frame["new_count"].dtype == "Int64"
-        new = [int(row["newCount"]) if "newCount" in row else None for row in sent]
+        # An unknown field is text (issue 11's rule): exact, as its JSON text.
+        assert frame["new_count"].dtype == pd.StringDtype("pyarrow")
+        new = [str(row["newCount"]) if "newCount" in row else None for row in sent]
         assert [r["new_count"] for r in records] == new
 
 

@@ -7,6 +7,7 @@ an XComArg) is left for ``execute``, which checks it once rendered.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -18,7 +19,7 @@ from airflow_provider_clarity._storage import refuse_folder_name
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.request import check_dimensions, parse_num_of_days
 
-__all__ = ["absolute_or_templated", "choice", "is_literal", "refuse_bad_literals"]
+__all__ = ["absolute_or_templated", "choice", "hours", "is_literal", "refuse_bad_literals"]
 
 
 def refuse_bad_literals(task_id: str, num_of_days: Any, dimensions: Any) -> None:
@@ -69,3 +70,8 @@ def choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
     return value
+
+
+def hours(delta: timedelta) -> str:
+    """A duration in whole hours for messages: ``26 h``."""
+    return f"{delta.total_seconds() / 3600:.0f} h"

@@ -14,6 +14,7 @@ from airflow_provider_clarity._snapshot import PathSnapshotStore
 from airflow_provider_clarity._storage import asset_uri, resolve_path, write_atomic
 from airflow_provider_clarity.derive import DerivedPayload, roll_up
 from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.partition import add_to_context
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,6 +44,11 @@ class ClarityDeriveOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("source", "outputs")
     ui_color = "#e8f1fb"
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render with ``{{ clarity_day }}``, as the export operator does (``partition.py``)."""
+        add_to_context(context)
+        super().render_template_fields(context, jinja_env)
 
     def __init__(
         self,

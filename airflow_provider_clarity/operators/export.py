@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
@@ -30,7 +30,7 @@ from airflow.sdk.configuration import conf
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
-from airflow_provider_clarity import normalize
+from airflow_provider_clarity import clock, coverage, normalize
 from airflow_provider_clarity._api import ROW_CAP
 from airflow_provider_clarity._formats import OUTPUT_FORMATS, encode
 from airflow_provider_clarity._lineage import emit_asset_event, openlineage_facets, outlet_for
@@ -57,8 +57,11 @@ from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.operators._arguments import (
     absolute_or_templated,
     choice,
+    hours,
     refuse_bad_literals,
 )
+from airflow_provider_clarity.operators._reuse import kept_snapshot
+from airflow_provider_clarity.partition import add_to_context
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
@@ -74,10 +77,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PARTITION_DAY", "ClarityExportOperator", "ExportSummary"]
 
-PARTITION_DAY = "{{ dag_run.run_after | ds }}"
-# The date documented destinations are partitioned by: the UTC day the run was due. Unlike
-# ds, it is defined for runs without a logical date. Docs and examples write this expression
-# (tests/test_example_dags.py checks it); docs/windows.md says which day it names.
+PARTITION_DAY = "{{ clarity_day }}"
+# The date documented destinations are partitioned by: the day the snapshot covers
+# (partition.py has the rule). The operator adds it to the template context for every run
+# type, runs without a logical date too, where ds is undefined. Docs and examples write
+# this expression (tests/test_example_dags.py checks it); docs/windows.md explains it.
 
 QUOTA_MODES = ("wait", "skip", "fail")
 STALE_MODES = ("skip", "fail")
@@ -89,8 +93,12 @@ _MIN_WAIT = timedelta(seconds=30)
 _SPACING = timedelta(seconds=30)
 
 
-class ExportSummary(TypedDict):
-    """What the operator returns to XCom when it wrote to a ``destination``."""
+class ExportSummary(coverage.CoverageExtra):
+    """What the operator returns to XCom when it wrote to a ``destination``.
+
+    With the coverage keys: ``window_start``, ``window_end``, ``previous_window_end``,
+    ``overlap_minutes`` and ``gap_minutes`` (``coverage.py``).
+    """
 
     path: str
     raw_path: str
@@ -102,6 +110,7 @@ class ExportSummary(TypedDict):
     possibly_truncated: list[str]
     calls_remaining: int | None
     reused_from: str | None  # another task's raw snapshot this one reused (shared.py)
+    project_id: str
 
 
 class ClarityExportOperator(BaseOperator):
@@ -126,11 +135,10 @@ class ClarityExportOperator(BaseOperator):
     :param dimensions: up to three of ``Browser, Device, Country, OS, Source, Medium,
         Campaign, Channel, URL``; a list or a comma-separated string. Templated.
     :param destination: where to write the table: a URI or ``ObjectStoragePath``, e.g.
-        ``"file:///data/clarity/dt={{ dag_run.run_after | ds }}/os.parquet"`` or
-        ``"s3://aws_default@bucket/clarity/dt={{ dag_run.run_after | ds }}/os.parquet"``
-        (the ``amazon`` extra). Date it with ``PARTITION_DAY``, which renders for every run
-        type (``ds`` is undefined in runs without a logical date).
-        The raw snapshot is kept beside it as ``os.raw.json``. Templated.
+        ``"file:///data/clarity/dt={{ clarity_day }}/os.parquet"`` or
+        ``"s3://aws_default@bucket/clarity/dt={{ clarity_day }}/os.parquet"`` (the ``amazon``
+        extra); ``{{ clarity_day }}`` is the day the snapshot covers. The raw snapshot is
+        kept beside it as ``os.raw.json``. Templated.
     :param output_format: ``parquet`` (typed), ``csv``, ``jsonl`` (one object per line) or
         ``json`` (one array).
     :param raw_location: where to keep the raw snapshot instead: a ``.json`` file URI, or a
@@ -145,6 +153,8 @@ class ClarityExportOperator(BaseOperator):
     :param reserve: calls per day to leave unspent for others; overrides the connection's.
     :param deferrable: wait for the quota reset in the triggerer rather than by rescheduling.
     :param xcom_warn_rows: warn, recommending a ``destination``, above this many XCom rows.
+    :param coverage_tolerance_minutes: warn when this snapshot's window overlaps the previous
+        snapshot of the same request, or leaves a gap after it, by more minutes than this.
     :param hook_params: keyword arguments for ``ClarityHook`` (``timeout``, ``max_retries``,
         ``retry_backoff``), as the dbt Cloud operator passes its own.
     :raises ClarityRequestError: invalid arguments, an unusable destination, or a stale run
@@ -178,6 +188,7 @@ class ClarityExportOperator(BaseOperator):
         reserve: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         xcom_warn_rows: int = 5000,
+        coverage_tolerance_minutes: int = coverage.DEFAULT_TOLERANCE_MINUTES,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -199,6 +210,7 @@ class ClarityExportOperator(BaseOperator):
         self.reserve = reserve
         self.deferrable = deferrable
         self.xcom_warn_rows = xcom_warn_rows
+        self.coverage_tolerance_minutes = coverage_tolerance_minutes
         self.hook_params = dict(hook_params or {})
         self._outlet = self._declare_outlet()
         # Set by execute for get_openlineage_facets_on_complete.
@@ -214,6 +226,11 @@ class ClarityExportOperator(BaseOperator):
 
     # ------------------------------------------------------------------ execution
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render with ``{{ clarity_day }}``, the day a partition names (``partition.py``)."""
+        add_to_context(context)
+        super().render_template_fields(context, jinja_env)
+
     def execute(self, context: Context) -> Any:
         request = ClarityRequest.build(self.num_of_days, self.dimensions)
         warn_if_unsafe_pool(self)
@@ -223,7 +240,7 @@ class ClarityExportOperator(BaseOperator):
         if destination is not None:
             require_writable(destination, what="destination")
         store = self._snapshot_store(context, destination)
-        snapshot = self._kept_snapshot(store, request)
+        snapshot = kept_snapshot(store, request, self.hook, self.log, force=self.force_refresh)
         if snapshot is None:
             self._refuse_stale_window(context, request)
             sharing = SnapshotSharing.for_operator(self, context, store)
@@ -244,66 +261,18 @@ class ClarityExportOperator(BaseOperator):
         self.log.info("Clarity quota reset time reached (%s); checking the quota again.", event)
         return self.execute(context)
 
-    def _kept_snapshot(self, store: SnapshotStore, request: ClarityRequest) -> RawSnapshot | None:
-        """The answer this task instance kept, when a re-run may read it instead of calling.
-
-        The store is read even with ``force_refresh``: reading it is what proves, before a
-        call is spent, that the answer can be kept there (credentials, bucket, permissions).
-        """
-        snapshot = store.load()
-        if snapshot is None or self.force_refresh:
-            return None
-        host = self.hook.base_url
-        if not snapshot.matches(request.params(), self.hook.project_id, host):
-            self.log.warning(
-                "The raw snapshot kept at %s answers %s for project '%s' at %s, not this task's "
-                "%s for project '%s' at %s; fetching again.",
-                store.location,
-                snapshot.request,
-                snapshot.project_id,
-                snapshot.host,
-                request.params(),
-                self.hook.project_id,
-                host,
-            )
-            return None
-        if not snapshot.reusable:
-            self.log.info(
-                "The answer kept at %s is Clarity's HTTP %d, which says nothing about the data; "
-                "calling again.",
-                store.location,
-                snapshot.status,
-            )
-            return None
-        self.log.info(
-            "Reusing the raw snapshot kept at %s (HTTP %d, exported_at %s); no Clarity call "
-            "spent. Set force_refresh=True to fetch again.",
-            store.location,
-            snapshot.status,
-            snapshot.exported_at.isoformat(),
-        )
-        if snapshot.fallback:
-            raise ClarityDimensionFallbackError(
-                f"The kept snapshot at {store.location} is Clarity's no-dimension answer to a "
-                f"request for {', '.join(request.dimensions)}: Clarity ignored the dimensions. "
-                f"Set force_refresh=True to spend another call trying again.",
-                payload=snapshot.response,
-                dimensions=request.dimensions,
-            )
-        return snapshot
-
     def _refuse_stale_window(self, context: Context, request: ClarityRequest) -> None:
         """Skip or fail a run whose data interval Clarity no longer covers."""
         end = context.get("data_interval_end") or context.get("logical_date")
         if end is None:  # A manual run without a logical date: "now" is what it wants.
             return
-        age = datetime.now(UTC) - end
+        age = clock.now() - end
         window = timedelta(days=request.num_of_days)
         if age <= window:
             return
         message = (
             f"Clarity cannot serve this run's data: its interval ended at {end.isoformat()}, "
-            f"{_hours(age)} ago, but Clarity only returns the {_hours(window)} before the call "
+            f"{hours(age)} ago, but Clarity only returns the {hours(window)} before the call "
             f"and keeps no history (this happens on catch-up, backfill or a late retry). No "
             f"call was spent and nothing was written under this run's date. The next scheduled "
             f"run takes its own snapshot; for the current data now, trigger a run without a "
@@ -319,7 +288,7 @@ class ClarityExportOperator(BaseOperator):
         """Spend one call (if the ledger allows) and keep the answer, whatever it is."""
         ledger = self._ledger(context)
         self._call_ledger = ledger
-        exported_at = datetime.now(UTC)
+        exported_at = clock.now()
         try:
             answer = self.hook.fetch(request, observer=ledger)
         except ClarityQuotaExceededError as exc:
@@ -408,15 +377,18 @@ class ClarityExportOperator(BaseOperator):
     ) -> list[dict[str, Any]] | ExportSummary:
         """Normalise the snapshot and hand it on: XCom rows, or a file plus an asset event."""
         self._project_id = snapshot.project_id
+        covered = self._coverage(context, request, snapshot)
         metadata: dict[str, Any] = {
             "exported_at": snapshot.exported_at,
             "num_of_days": request.num_of_days,
+            "project_id": snapshot.project_id,
+            "dimensions": request.dimensions,
         }
         if destination is None:
             records = normalize.to_records(payload, **metadata)
             rows_per_metric, truncated = normalize.block_sizes(payload)
             calls_remaining = self._calls_remaining(context)
-            self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining)
+            self._log_summary(request, rows_per_metric, truncated, "XCom", calls_remaining, covered)
             if len(records) > self.xcom_warn_rows:
                 self.log.warning(
                     "Returning %d rows through XCom (more than xcom_warn_rows=%d). XCom lives in "
@@ -425,7 +397,8 @@ class ClarityExportOperator(BaseOperator):
                     self.xcom_warn_rows,
                 )
             return records
-        self._write(destination, encode(payload, self.output_format, **metadata), store)
+        data = encode(payload, self.output_format, request=request.describe(), **metadata)
+        self._write(destination, data, store)
         rows_per_metric, truncated = normalize.block_sizes(payload)
         summary = ExportSummary(
             path=str(destination),
@@ -438,18 +411,18 @@ class ClarityExportOperator(BaseOperator):
             possibly_truncated=truncated,
             calls_remaining=self._calls_remaining(context),
             reused_from=self._reused_from,
+            project_id=snapshot.project_id,
+            **covered.as_extra(),
         )
-        self._emit_asset_event(
-            context,
-            asset_uri(destination),
-            {
-                "rows": summary["rows"],
-                "exported_at": summary["exported_at"],
-                "calls_remaining": summary["calls_remaining"],
-            },
-        )
+        extra = {key: summary[key] for key in ("rows", "exported_at", "calls_remaining")}
+        self._emit_asset_event(context, asset_uri(destination), {**extra, **covered.as_extra()})
         self._log_summary(
-            request, rows_per_metric, truncated, str(destination), summary["calls_remaining"]
+            request,
+            rows_per_metric,
+            truncated,
+            str(destination),
+            summary["calls_remaining"],
+            covered,
         )
         return summary
 
@@ -502,7 +475,21 @@ class ClarityExportOperator(BaseOperator):
     # ------------------------------------------------------------------ small helpers
 
     def _ledger(self, context: Context) -> QuotaLedger:
-        return QuotaLedger.for_hook(self.hook, caller=_caller(context), reserve=self.reserve)
+        return QuotaLedger.for_hook(
+            self.hook, caller=_caller(context), reserve=self.reserve, clock=clock.now
+        )
+
+    def _coverage(
+        self, context: Context, request: ClarityRequest, snapshot: RawSnapshot
+    ) -> coverage.Coverage:
+        """This snapshot's window against the previous one of the request, from the ledger."""
+        at, days = snapshot.exported_at, request.num_of_days
+        try:
+            ledger = self._call_ledger or self._ledger(context)
+            return coverage.from_ledger(ledger, request.describe(), at, days)
+        except Exception as exc:
+            self.log.warning("Could not read the Clarity quota ledger for coverage: %s", exc)
+            return coverage.compare(at, days, None)
 
     def _calls_remaining(self, context: Context) -> int | None:
         """Calls left after this task, for the summary; ``None`` if the ledger is unreadable.
@@ -525,6 +512,7 @@ class ClarityExportOperator(BaseOperator):
         truncated: list[str],
         target: str,
         calls_remaining: int | None,
+        covered: coverage.Coverage,
     ) -> None:
         per_metric = ", ".join(f"{name} {rows}" for name, rows in rows_per_metric.items())
         warning = (
@@ -533,16 +521,22 @@ class ClarityExportOperator(BaseOperator):
             else ""
         )
         self.log.info(
-            "Clarity export %s for project '%s': %d rows (%s) -> %s. Calls left in this "
-            "window: %s.%s",
+            "Clarity export %s for project '%s': %d rows (%s) -> %s. Window %s -> %s: %s. "
+            "Calls left in this window: %s.%s",
             request.describe(),
             self._project_id,
             sum(rows_per_metric.values()),
             per_metric or "no blocks",
             target,
+            utc_iso(covered.window_start),
+            utc_iso(covered.window_end),
+            covered.describe(),
             "unknown" if calls_remaining is None else calls_remaining,
             warning,
         )
+        problem = covered.problem(self.coverage_tolerance_minutes)
+        if problem is not None:
+            self.log.warning("%s", problem)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
         """Clarity's project as the input dataset, the written table as the output.
@@ -556,7 +550,3 @@ class ClarityExportOperator(BaseOperator):
 def _caller(context: Context) -> str:
     """The ledger's label for the task instance in ``context``."""
     return caller_label(context["ti"])
-
-
-def _hours(delta: timedelta) -> str:
-    return f"{delta.total_seconds() / 3600:.0f} h"

@@ -48,6 +48,7 @@ from airflow_provider_clarity.quota.context import current_caller
 from airflow_provider_clarity.quota.records import (
     CallRecord,
     LedgerState,
+    Outcome,
     read_document,
     write_document,
 )
@@ -276,6 +277,19 @@ class QuotaLedger:
     def records(self) -> list[CallRecord]:
         """Every kept call, oldest first."""
         return list(self._load().calls)
+
+    def last_success(self, request: str, *, before: datetime) -> CallRecord | None:
+        """The latest kept call for ``request`` (``ClarityRequest.describe()`` text) that
+        Clarity answered with 200, made strictly before ``before``; ``None`` if none is kept.
+
+        The ledger keeps ``settings.keep_for()`` (48 h for ``utc_day``): older calls are gone.
+        """
+        found = [
+            r
+            for r in self._load().calls
+            if r.request == request and r.outcome == Outcome.of_status(200) and r.at < before
+        ]
+        return max(found, key=lambda r: r.at, default=None)
 
     def entries(self) -> list[dict[str, Any]]:
         """Every kept call, oldest first: ``id, at, done_at`` (aware datetimes or None),

@@ -368,16 +368,18 @@ def test_retry_on_the_other_worker_reuses_the_kept_snapshot(
 ) -> None:
     """Try 1 keeps Clarity's answer, then fails to write; try 2, on the other worker, calls nobody.
 
-    The fault is real: a folder sits where the output file goes, so the atomic rename fails
-    after the raw snapshot was kept beside it (the destination's folder itself is writable,
-    so the operator's pre-call check passes). The test stops the worker of try 1 once it has
-    failed, so the retry must land on the other one, and removes the folder.
+    The fault is real: while Clarity's (slow) answer is in flight, a folder appears where the
+    output file goes, so the atomic rename fails after the raw snapshot was kept beside it.
+    (A folder there before the call is refused by the operator's pre-call check and costs
+    nothing, so it has to appear during the call.) The test stops the worker of try 1 once it
+    has failed, so the retry must land on the other one, and removes the folder.
     """
     cluster = airflow_cluster
     destination = tmp_path / "out" / "os.json"
-    (destination / "occupied").mkdir(parents=True)
+    destination.parent.mkdir(parents=True)
     stopped: str | None = None
     with ClarityEmulator(window="rolling", rolling_window_seconds=3600, daily_limit=LIMIT) as emu:
+        emu.inject_fault("slow", count=1, delay=15)
         token = _connect(
             cluster,
             emu,
@@ -392,6 +394,8 @@ def test_retry_on_the_other_worker_reuses_the_kept_snapshot(
             cluster.trigger("retry_elsewhere", conf={"destination": f"file://{destination}"}),
         )
         try:
+            wait_until(lambda: emu.in_flight > 0 or None, timeout=240, message="the first call")
+            (destination / "occupied").mkdir(parents=True)
             wait_until(
                 lambda: (
                     cluster.task_states([run]).get("retry_elsewhere.export")

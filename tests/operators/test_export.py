@@ -178,7 +178,11 @@ def test_xcom_mode_returns_typed_records_and_keeps_raw_in_task_state_store(
     assert envelope["project_id"] == PROJECT
     assert (
         normalize.to_records(
-            envelope["response"], exported_at=envelope["exported_at"], num_of_days=1
+            envelope["response"],
+            exported_at=envelope["exported_at"],
+            num_of_days=1,
+            project_id=PROJECT,
+            dimensions=["OS", "Device"],
         )
         == records
     )
@@ -217,7 +221,11 @@ def test_each_output_format_is_written_and_reads_back(
     raw = json.loads((tmp_path / "clarity" / "os.raw.json").read_text())
     assert raw["format"] == "clarity-raw/1"
     expected = normalize.to_dataframe(
-        raw["response"], exported_at=raw["exported_at"], num_of_days=1
+        raw["response"],
+        exported_at=raw["exported_at"],
+        num_of_days=1,
+        project_id=raw["project_id"],
+        dimensions="OS",
     )
     if output_format == "parquet":
         written = pd.read_parquet(target)
@@ -246,11 +254,19 @@ def test_each_output_format_is_written_and_reads_back(
     assert result["calls_remaining"] == 9
     # the asset event for the written file carries the extras
     extra = context["outlet_events"][Asset(uri=f"file://{target}")].extra
+    exported_at = datetime.fromisoformat(raw["exported_at"])
     assert extra == {
         "rows": len(expected),
         "exported_at": raw["exported_at"],
         "calls_remaining": 9,
+        # The first snapshot of this request: nothing earlier to meet, so no minutes.
+        "window_start": (exported_at - timedelta(days=1)).isoformat(),
+        "window_end": raw["exported_at"],
+        "previous_window_end": None,
+        "overlap_minutes": None,
+        "gap_minutes": None,
     }
+    assert {key: result[key] for key in extra} == extra  # type: ignore[literal-required]
     assert sorted(p.name for p in target.parent.iterdir()) == sorted(
         [target.name, "os.raw.json"]
     )  # no temporary files left behind

@@ -52,7 +52,11 @@ def test_s3_destination_writes_table_and_raw_beside_it(
     table = s3.get_object(Bucket=BUCKET, Key="clarity/dt=2025-01-01/os.parquet")["Body"].read()
     written = pd.read_parquet(io.BytesIO(table))
     expected = normalize.to_dataframe(
-        raw["response"], exported_at=raw["exported_at"], num_of_days=1
+        raw["response"],
+        exported_at=raw["exported_at"],
+        num_of_days=1,
+        project_id=raw["project_id"],
+        dimensions="OS",
     )
     pd.testing.assert_frame_equal(written, expected)
 
@@ -65,7 +69,11 @@ def test_s3_destination_writes_table_and_raw_beside_it(
 
     # A retry of the same task instance reads the raw snapshot back from S3: no second call.
     again = ClarityExportOperator(task_id="export", dimensions=["OS"], destination=destination)
-    assert again.execute(make_context())["exported_at"] == result["exported_at"]
+    retried = again.execute(make_context())
+    assert retried["exported_at"] == result["exported_at"]
+    # Same snapshot, same window and coverage: the retry's own call is not "previous".
+    assert retried["window_start"] == result["window_start"]
+    assert (retried["overlap_minutes"], retried["gap_minutes"]) == (None, None)
     assert clarity_emulator.total_requests() == 1
 
     lineage = op.get_openlineage_facets_on_complete(None)

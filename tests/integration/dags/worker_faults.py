@@ -1,7 +1,8 @@
 """DAGs for the Celery worker scenarios (issue 13): a retry on another worker, a lost worker.
 
 - ``retry_elsewhere``: one export to ``dag_run.conf["destination"]`` (JSON), 1 retry. The
-  test makes the first try's destination write fail (a folder sits where the file goes), so
+  test makes the first try's destination write fail (a folder appears where the file goes
+  while the call is in flight), so
   the raw snapshot is kept beside it but the task fails; the retry runs on the other worker.
 - ``worker_killed``: ``export`` (1 retry) is in flight to a slow Clarity when the test kills
   its worker; ``after`` (``on_quota_exhausted="skip"``) then needs a call of a 2-call quota.
