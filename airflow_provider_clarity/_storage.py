@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
 import os
 import socket
 import tempfile
@@ -162,6 +161,8 @@ def _why_unwritable(folder: str, error: OSError) -> str:
 
 
 def _task_user() -> str:
+    import getpass  # only for an error message: DAG files parse without it
+
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry, as in some containers

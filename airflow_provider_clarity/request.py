@@ -9,7 +9,6 @@ this module has validated. Nothing here does I/O.
 from __future__ import annotations
 
 import ast
-import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ def valid_names() -> str:
 
 def _suggest(name: str) -> str | None:
     """Return the valid dimension a user most likely meant by ``name``, if any is close."""
+    import difflib  # only when a name is wrong: DAG files parse without it
+
     key = name.strip().lower()
     compact = key.replace(" ", "").replace("-", "").replace("_", "")
     for candidate in (key, compact):

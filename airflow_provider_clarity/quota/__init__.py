@@ -14,7 +14,6 @@ The names below are the public surface; import them from here.
 
 from __future__ import annotations
 
-from airflow_provider_clarity.quota.cli import main
 from airflow_provider_clarity.quota.context import (
     DEFAULT_POOL,
     caller_label,
@@ -41,6 +40,15 @@ from airflow_provider_clarity.quota.store import (
 from airflow_provider_clarity.settings import KEEP_AT_LEAST, QuotaSettings, Window
 
 PENDING = Outcome.PENDING
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``usage`` command (``quota/cli.py``), imported only when run: DAG files that
+    import the operator never pay for argparse."""
+    from airflow_provider_clarity.quota.cli import main as run
+
+    return run(argv)
+
 WINDOWS = tuple(window.value for window in Window)
 
 __all__ = [
