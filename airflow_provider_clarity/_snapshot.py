@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_clarity._storage import (
+    is_local,
     read_before_call,
     read_bytes_or_none,
     require_writable,
@@ -53,6 +54,7 @@ __all__ = [
     "TaskStateSnapshotStore",
     "UnkeptSnapshotStore",
     "store_for_task",
+    "worker_local_note",
 ]
 
 log = logging.getLogger(__name__)
@@ -290,3 +292,26 @@ def _raw_file_name(ti: Any) -> str:
     map_index = getattr(ti, "map_index", -1)
     suffix = "" if map_index in (None, -1) else f".{map_index}"
     return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}{suffix}.raw.json"
+
+
+# Executors that run every try of a task on the one host that ran the first.
+_ONE_HOST_EXECUTORS = ("LocalExecutor", "SequentialExecutor", "DebugExecutor")
+
+
+def worker_local_note(store: SnapshotStore) -> str | None:
+    """A warning when the raw snapshot sits on a worker's own disk and the executor may run a
+    retry on another host, which would not find it and would spend a new call; else ``None``."""
+    path = getattr(store, "path", None)
+    if path is None or not is_local(path):
+        return None
+    from airflow.sdk.configuration import conf
+
+    executor = str(conf.get("core", "executor", fallback="LocalExecutor"))
+    if all(name.split(".")[-1] in _ONE_HOST_EXECUTORS for name in executor.split(",")):
+        return None
+    return (
+        f"The raw snapshot is kept at {store.location}, on this worker's own disk, but the "
+        f"executor ({executor}) can run a retry on another host, which would not find it and "
+        f"would spend a new Clarity call. Keep it on object storage (an s3:// or gs:// "
+        f"destination, or raw_location) or on a folder every worker shares."
+    )

@@ -28,6 +28,7 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
 
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
+from airflow.sdk.definitions._internal.contextmanager import DagContext
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_clarity import clock, coverage, normalize
@@ -39,6 +40,7 @@ from airflow_provider_clarity._snapshot import (
     SnapshotStore,
     UnkeptSnapshotStore,
     store_for_task,
+    worker_local_note,
 )
 from airflow_provider_clarity._storage import (
     asset_uri,
@@ -459,15 +461,28 @@ class ClarityExportOperator(BaseOperator):
                 "This Airflow has no task state store in the task context; the raw snapshot "
                 "cannot be kept for retries. Set raw_location (or destination) to keep it."
             )
+        elif (note := worker_local_note(store)) is not None:
+            self.log.warning(note)
         return store
 
     def _declare_outlet(self) -> Asset | AssetAlias | None:
         """Declare the asset this task writes: the URI itself, or an alias when templated."""
         owner = f"{self.dag_id}/" if self.has_dag() else ""
         outlet = outlet_for(self.destination, alias=f"clarity/{owner}{self.task_id}")
-        if outlet is not None:
+        if outlet is not None and outlet not in self.outlets:  # partial() may have declared it
             self.outlets = [*self.outlets, outlet]
         return outlet
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``partial`` that declares the mapped tasks' asset alias when the DAG is parsed,
+        as the unmapped operator does (``.partial(...).expand(clarity_conn_id=[...])``)."""
+        if kwargs.get("destination") is not None and "outlets" not in kwargs:
+            dag = kwargs.get("dag") or DagContext.get_current()
+            owner = f"{dag.dag_id}/" if dag is not None else ""
+            alias = outlet_for(kwargs["destination"], alias=f"clarity/{owner}{kwargs['task_id']}")
+            kwargs["outlets"] = [alias]
+        return super().partial(**kwargs)
 
     def _emit_asset_event(self, context: Context, uri: str, extra: dict[str, Any]) -> None:
         emit_asset_event(context.get("outlet_events"), self._outlet, uri, extra)

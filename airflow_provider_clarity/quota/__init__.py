@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return run(argv)
 
+
 WINDOWS = tuple(window.value for window in Window)
 
 __all__ = [

@@ -722,3 +722,41 @@ def test_dag_templated_destination_emits_asset_event_through_alias(
     log = task_log()
     assert "Clarity export numOfDays=1 dimensions=OS,Device" in log  # the task log was captured
     assert_no_token(clarity_token, log, json.dumps(xcoms, default=str), *files)
+
+
+# ------------------------------------------------------------------ many projects, many workers
+
+
+def test_mapped_exports_declare_their_alias_when_the_dag_is_parsed() -> None:
+    from airflow.sdk import DAG
+
+    with DAG("agency", schedule=None) as dag:
+        ClarityExportOperator.partial(
+            task_id="export",
+            destination="file:///data/{{ task.clarity_conn_id }}/{{ clarity_day }}/os.parquet",
+        ).expand(clarity_conn_id=["clarity_a", "clarity_b"])
+    assert dag.get_task("export").outlets == [AssetAlias(name="clarity/agency/export")]
+    # Unmapped at run time, the task keeps the one alias (and emits through it).
+    op = ClarityExportOperator(
+        task_id="export",
+        destination="file:///data/{{ ds }}/os.parquet",
+        outlets=[AssetAlias(name="clarity/export")],
+    )
+    assert op.outlets == [AssetAlias(name="clarity/export")]
+
+
+def test_a_raw_snapshot_on_worker_disk_is_flagged_when_retries_can_move(
+    conn: str,
+    clarity_emulator: ClarityEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    task_log: Any,
+) -> None:
+    destination = f"file://{tmp_path}/os.parquet"
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    ClarityExportOperator(task_id="export", destination=destination).execute(make_context())
+    assert "on this worker's own disk" not in task_log()  # LocalExecutor: one host
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    ClarityExportOperator(task_id="export", destination=destination).execute(make_context())
+    assert "on this worker's own disk, but the executor (CeleryExecutor)" in task_log()
+    assert clarity_emulator.total_requests() == 1, "the second run reused the kept answer"
