@@ -8,6 +8,7 @@ or a log could see it.
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import socket
@@ -39,6 +40,7 @@ from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from airflow_provider_clarity.token import clean_token, scrub
+from tests.hooks.test_clarity import set_connection  # noqa: F401, F811  (a fixture)
 from tests.operators.test_export import FakeTaskStateStore, make_context
 
 PROJECT = "demo-project"
@@ -80,16 +82,9 @@ def store() -> MemoryLedgerStore:
 
 
 @pytest.fixture
-def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    def _set(host: str | None, password: str | None, **extra: Any) -> None:
-        conn: dict[str, Any] = {"conn_type": "clarity", "extra": extra}
-        if host is not None:
-            conn["host"] = host
-        if password is not None:
-            conn["password"] = password
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-
-    return _set
+def connect(set_connection: Callable[..., None]) -> Callable[..., None]:  # noqa: F811
+    """Define this module's connection (an AIRFLOW_CONN_ environment variable)."""
+    return functools.partial(set_connection, conn_id=CONN_ID)
 
 
 def call(store: MemoryLedgerStore, **hook_kwargs: Any) -> tuple[Any, QuotaLedger]:
