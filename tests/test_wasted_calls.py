@@ -40,7 +40,7 @@ from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from airflow_provider_clarity.token import clean_token, scrub
-from tests.hooks.test_clarity import set_connection  # noqa: F401, F811  (a fixture)
+from tests.hooks.test_clarity import set_connection  # noqa: F401  (a fixture)
 from tests.operators.test_export import FakeTaskStateStore, make_context
 
 PROJECT = "demo-project"
