@@ -195,7 +195,7 @@ class QuotaSettings:
         return self if reserve is None else replace(self, reserve=reserve)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``settings`` object stored in the ledger document (version 1)."""
+        """The ``settings`` object stored in the ledger document (``records.SCHEMA_VERSION``)."""
         return {
             "daily_limit": self.daily_limit,
             "reserve": self.reserve,

@@ -131,14 +131,7 @@ def project_report(
     return ProjectReport(
         project_id=project_id,
         variable_key=variable_key or ledger.key,
-        settings={
-            "daily_limit": settings.daily_limit,
-            "reserve": settings.reserve,
-            "window": settings.window.value,
-            "rolling_window_seconds": settings.rolling_window_seconds,
-            "reset_margin_seconds": settings.reset_margin_seconds,
-            "degraded_cooldown_seconds": settings.degraded_cooldown_seconds,
-        },
+        settings=settings.to_json(),
         capacity=settings.capacity,
         used=len(status.counted),
         remaining=status.remaining,

@@ -325,11 +325,7 @@ class QuotaLedger:
         now = self.now()
         if self._available_at(state, now) < 1:
             raise self._exceeded(state, now, 1)
-        record = CallRecord(
-            at=now,
-            caller=self.caller or current_caller(),
-            request=request.describe() if request is not None else "",
-        )
+        record = self._new_record(request, now)
         state.calls.append(record)
         state.waiting.pop(record.caller, None)
         self._save(state, now)
@@ -358,13 +354,7 @@ class QuotaLedger:
         if position is None:
             # No matching record (before_call not used, or the Variable was deleted meanwhile):
             # record the call now, since it did reach the network.
-            state.calls.append(
-                CallRecord(
-                    at=now,
-                    caller=self.caller or current_caller(),
-                    request=request.describe() if request is not None else "",
-                )
-            )
+            state.calls.append(self._new_record(request, now))
             position = len(state.calls) - 1
         state.calls[position] = state.calls[position].finished(outcome, now)
         if state.degraded_until is not None and state.degraded_until <= now:
@@ -392,6 +382,14 @@ class QuotaLedger:
             )
         self._save(state, now)
         self.remaining_after_last_call = self._available_at(state, now)
+
+    def _new_record(self, request: ClarityRequest | None, now: datetime) -> CallRecord:
+        """A pending record of a call by this ledger's caller (the running task by default)."""
+        return CallRecord(
+            at=now,
+            caller=self.caller or current_caller(),
+            request=request.describe() if request is not None else "",
+        )
 
     def mark_degraded(self) -> datetime | None:
         """Let no task call for the cool-down: Clarity just failed every attempt with a 5xx.
