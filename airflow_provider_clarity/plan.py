@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -38,7 +38,18 @@ from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.settings import QuotaSettings
 
-__all__ = ["ProjectPlan", "TaskPlan", "check", "main", "plan_dags", "render"]
+__all__ = [
+    "ProjectPlan",
+    "TaskPlan",
+    "check",
+    "collect",
+    "main",
+    "plan_dags",
+    "render",
+    "run_calls",
+    "task_kind",
+    "timetable_summary",
+]
 
 #: Days looked at from the next UTC midnight; the busiest one is the budget's test.
 DAYS = 7
@@ -63,6 +74,7 @@ class TaskPlan:
     shareable: bool = False
     max_age: timedelta = timedelta(0)
     note: str = ""
+    resolved: bool = True  # False: the connection was templated or could not be read
 
     @property
     def label(self) -> str:
@@ -111,20 +123,33 @@ class ProjectPlan:
 # ------------------------------------------------------------------ reading the DAGs
 
 
+def timetable_summary(timetable: Any) -> tuple[str, bool | None]:
+    """A schedule's label, and whether some of its runs cannot be counted: ``None`` when
+    none can (asset-triggered or continuous), ``True`` for time *or* asset events."""
+    name = type(timetable).__name__
+    summary = str(getattr(timetable, "summary", "") or name)
+    if name == "NullTimetable":
+        return "None (only when triggered)", False
+    if name == "OnceTimetable":
+        return "@once (one run ever)", False
+    if ("Asset" in name and "Time" not in name) or name == "ContinuousTimetable":
+        return f"{summary} (asset-triggered or continuous: unknown)", None
+    if "Asset" in name:
+        return summary + " + asset events (unknown)", True
+    return summary, False
+
+
 def _runs(dag: Any, start: datetime, days: int) -> tuple[list[datetime], bool, str]:
     """Run times of ``dag`` in ``[start, start + days)``, whether others are unknown, a label."""
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
     timetable = coerce_to_core_timetable(dag.timetable)
-    name = type(timetable).__name__
-    summary = str(getattr(timetable, "summary", "") or name)
-    if name == "NullTimetable":
-        return [], False, "None (only when triggered)"
-    if name == "OnceTimetable":
-        return [], False, "@once (one run ever)"
-    if ("Asset" in name and "Time" not in name) or name == "ContinuousTimetable":
-        return [], True, f"{summary} (asset-triggered or continuous: unknown)"
+    summary, unknown = timetable_summary(timetable)
+    if unknown is None:
+        return [], True, summary
+    if type(timetable).__name__ in ("NullTimetable", "OnceTimetable"):
+        return [], False, summary
     import pendulum
 
     end = start + timedelta(days=days)
@@ -142,8 +167,7 @@ def _runs(dag: Any, start: datetime, days: int) -> tuple[list[datetime], bool, s
         if info.run_after >= start:
             runs.append(info.run_after.astimezone(UTC))
         last = info.data_interval
-    unknown = "Asset" in name
-    return runs, unknown, summary + (" + asset events (unknown)" if unknown else "")
+    return runs, unknown, summary
 
 
 def _literal(value: Any) -> bool:
@@ -183,52 +207,83 @@ def _resolve(task: TaskPlan, operator: Any, hooks: dict[str, Any]) -> None:
     conn_id = operator.clarity_conn_id
     if not _literal(conn_id):
         task.project_id, task.note = f"(templated connection {conn_id!r})", "not resolved"
-        task.settings = QuotaSettings(task.project_id)
+        task.settings, task.resolved = QuotaSettings(task.project_id), False
         return
     try:
         hook = hooks.setdefault(conn_id, ClarityHook(clarity_conn_id=conn_id))
         task.settings = hook.quota_settings
         task.host = hook.base_url
     except Exception as exc:  # a missing connection or a bad extra: say which, keep going
-        task.settings = QuotaSettings(conn_id)
+        task.settings, task.resolved = QuotaSettings(conn_id), False
         task.note = f"connection {conn_id!r} not resolved ({type(exc).__name__}); counted as its id"
     task.project_id = task.settings.project_id
-    task.max_age = operator.max_snapshot_age
-    if task.max_age is None:
-        task.max_age = timedelta(seconds=task.settings.max_snapshot_age_seconds)
+    # A serialized export keeps only its template fields: the connection's default applies.
+    max_age: timedelta | None = getattr(operator, "max_snapshot_age", None)
+    if max_age is None:
+        max_age = timedelta(seconds=task.settings.max_snapshot_age_seconds)
+    task.max_age = max_age
 
 
-def collect(dags: Iterable[Any], *, start: datetime, days: int = DAYS) -> list[TaskPlan]:
-    """Every Clarity task of ``dags``, with its runs in ``[start, start + days)``."""
+#: What an export's serialized form (the api-server's view of a DAG) always carries.
+_EXPORT_FIELDS = frozenset({"clarity_conn_id", "num_of_days", "dimensions", "raw_location"})
+_DERIVE_FIELDS = frozenset({"source", "outputs"})
+
+
+def task_kind(task: Any) -> str | None:
+    """``"export"``, ``"mapped"`` (an expanded export), ``"derive"`` or ``None``.
+
+    Works on the DAG file's operators and on the serialized ones the api-server reads from
+    the metadata DB (which keep an operator's template fields, not its class): an export, or
+    a subclass of one, is what has the export's template fields.
+    """
     from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
     from airflow_provider_clarity.operators.export import ClarityExportOperator
 
+    if isinstance(task, ClarityExportOperator):
+        return "export"
+    if isinstance(task, ClarityDeriveOperator):
+        return "derive"
+    cls = getattr(task, "operator_class", None)
+    if isinstance(cls, type):  # a MappedOperator of a DAG file
+        return "mapped" if issubclass(cls, ClarityExportOperator) else None
+    if not type(task).__name__.startswith("Serialized"):
+        return None  # a DAG file's operator that is not ours
+    fields = frozenset(getattr(task, "template_fields", ()) or ())
+    if fields >= _EXPORT_FIELDS:
+        return "mapped" if hasattr(task, "partial_kwargs") else "export"
+    return "derive" if fields >= _DERIVE_FIELDS and not hasattr(task, "partial_kwargs") else None
+
+
+RunsOf = Callable[[Any], tuple[list[datetime], bool, str]]
+
+
+def collect(
+    dags: Iterable[Any], *, start: datetime, days: int = DAYS, runs_of: RunsOf | None = None
+) -> list[TaskPlan]:
+    """Every Clarity task of ``dags``, with its runs in ``[start, start + days)``.
+
+    ``runs_of(dag)`` replaces the schedule arithmetic: ``(runs, others unknown, schedule)``.
+    The api-server passes one that starts from the scheduler's next run in the metadata DB.
+    """
     one_host = _executor_is_one_host()
     hooks: dict[str, Any] = {}
     found: list[TaskPlan] = []
     for dag in sorted(dags, key=lambda d: d.dag_id):
-        clarity = [
-            t for t in dag.tasks if isinstance(t, ClarityExportOperator | ClarityDeriveOperator)
-        ]
-        mapped = [
-            t
-            for t in dag.tasks
-            if hasattr(t, "partial_kwargs")  # a MappedOperator
-            and isinstance(getattr(t, "operator_class", None), type)
-            and issubclass(t.operator_class, ClarityExportOperator)
-        ]
+        kinds = {t.task_id: task_kind(t) for t in dag.tasks}
+        clarity = [t for t in dag.tasks if kinds[t.task_id] in ("export", "derive")]
+        mapped = [t for t in dag.tasks if kinds[t.task_id] == "mapped"]
         for operator in mapped:  # one call per mapped instance: known only at run time
             task = TaskPlan(dag.dag_id, operator.task_id, "export", "mapped (.expand)")
             task.unknown_runs, task.note = True, "mapped: its calls are known only when it runs"
-            conn_id = operator.partial_kwargs.get("clarity_conn_id", "clarity_default")
+            conn_id = operator.partial_kwargs.get("clarity_conn_id") or "clarity_default"
             _resolve(task, SimpleNamespace(clarity_conn_id=conn_id, max_snapshot_age=None), hooks)
             found.append(task)
         if not clarity:
             continue
-        runs, unknown, schedule = _runs(dag, start, days)
+        runs, unknown, schedule = (runs_of or (lambda d: _runs(d, start, days)))(dag)
         for operator in clarity:
             task = TaskPlan(dag.dag_id, operator.task_id, "derive", schedule, runs, unknown)
-            if isinstance(operator, ClarityExportOperator):
+            if kinds[operator.task_id] == "export":
                 task.kind = "export"
                 _resolve(task, operator, hooks)
                 if _literal(operator.num_of_days) and _literal(operator.dimensions):
@@ -242,34 +297,47 @@ def collect(dags: Iterable[Any], *, start: datetime, days: int = DAYS) -> list[T
 # ------------------------------------------------------------------ the day's arithmetic
 
 
-def _day_calls(
-    tasks: Sequence[TaskPlan], day: datetime
-) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
-    """Calls per task on ``day``, and the runs shared snapshots absorb (and by whom).
+def run_calls(
+    tasks: Sequence[TaskPlan], start: datetime, end: datetime
+) -> list[tuple[datetime, TaskPlan, TaskPlan | None]]:
+    """Every run in ``[start, end)`` as ``(at, task, source)``, in time order: ``source`` is the
+    task whose shared snapshot the run reuses (no call), ``None`` when the run spends one.
 
     Runs of one request at one host are taken in time order; a run less than its
     ``max_snapshot_age`` after the last shareable call reuses it. At equal times the
     unshareable runs go first: the pool's order is not known, so assume the worst.
     """
-    end = day + timedelta(days=1)
-    calls: dict[str, int] = {t.label: 0 for t in tasks}
-    absorbed: dict[str, tuple[int, str]] = {}
+    out: list[tuple[datetime, TaskPlan, TaskPlan | None]] = []
     groups: dict[Any, list[tuple[datetime, bool, TaskPlan]]] = defaultdict(list)
     for task in tasks:
         key = (task.host, tuple(sorted(task.request.params().items()))) if task.request else task
         for run in task.runs:
-            if day <= run < end:
+            if start <= run < end:
                 groups[key].append((run, task.shareable, task))
     for runs in groups.values():
         source: tuple[datetime, TaskPlan] | None = None
         for at, _, task in sorted(runs, key=lambda r: (r[0], r[1])):
             if task.request is not None and source and at - source[0] < task.max_age:
-                count, _ = absorbed.get(task.label, (0, ""))
-                absorbed[task.label] = (count + 1, source[1].label)
+                out.append((at, task, source[1]))
                 continue
-            calls[task.label] += 1
+            out.append((at, task, None))
             if task.shareable:
                 source = (at, task)
+    return sorted(out, key=lambda r: (r[0], r[1].label))
+
+
+def _day_calls(
+    tasks: Sequence[TaskPlan], day: datetime
+) -> tuple[dict[str, int], dict[str, tuple[int, str]]]:
+    """Calls per task on ``day``, and the runs shared snapshots absorb (and by whom)."""
+    calls: dict[str, int] = {t.label: 0 for t in tasks}
+    absorbed: dict[str, tuple[int, str]] = {}
+    for _, task, source in run_calls(tasks, day, day + timedelta(days=1)):
+        if source is None:
+            calls[task.label] += 1
+        else:
+            count, _ = absorbed.get(task.label, (0, ""))
+            absorbed[task.label] = (count + 1, source.label)
     return calls, absorbed
 
 
