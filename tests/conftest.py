@@ -91,6 +91,50 @@ def run_dag(airflow_db: Path) -> Iterator[Any]:
         path.unlink(missing_ok=True)
 
 
+@pytest.fixture
+def scheduled_dags(airflow_db: Path) -> Iterator[Any]:
+    """Put DAG files in the metadata DB as the DAG processor does, unpaused: the scheduler's
+    view (serialized DAG, ``DagModel.next_dagrun_create_after``) that the api-server reads.
+
+    ``add(dag_file, *dag_ids)`` returns the DagModels. On teardown the DAGs are paused and
+    marked stale, so later tests and api-servers on this DB do not count them.
+    """
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    added: list[tuple[Path, list[str]]] = []
+
+    def add(dag_file: Path, *dag_ids: str, paused: bool = False) -> dict[str, Any]:
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+        DagBundlesManager().sync_bundles_to_db()
+        target = DAGS_FOLDER / dag_file.name
+        shutil.copy(dag_file, target)
+        added.append((target, list(dag_ids)))
+        bag = BundleDagBag(
+            dag_folder=str(target), bundle_path=DAGS_FOLDER, bundle_name="dags-folder"
+        )
+        assert not bag.import_errors, bag.import_errors
+        sync_bag_to_db(bag, "dags-folder", None)
+        with create_session() as session:
+            models = {d: session.get(DagModel, d) for d in dag_ids}
+            for dag_id, model in models.items():
+                assert model is not None, f"{dag_id} is not in {dag_file}"
+                model.is_paused, model.is_stale = paused, False
+            session.flush()
+            session.expunge_all()
+        return models
+
+    yield add
+    with create_session() as session:
+        for target, dag_ids in added:
+            target.unlink(missing_ok=True)
+            for dag_id in dag_ids:
+                if (model := session.get(DagModel, dag_id)) is not None:
+                    model.is_paused, model.is_stale = True, True
+
+
 # ------------------------------------------------------------------ S3 (moto) on loopback
 
 S3_BUCKET = "clarity-bucket"

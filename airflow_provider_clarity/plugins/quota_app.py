@@ -8,6 +8,7 @@ Variables 403.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from fastapi.responses import HTMLResponse
 from airflow_provider_clarity.plugins import quota_page
 from airflow_provider_clarity.plugins.quota_report import report
 from airflow_provider_clarity.quota import VARIABLE_PREFIX
+
+log = logging.getLogger(__name__)
 
 
 def _ui_base() -> str:
@@ -39,30 +42,59 @@ def _ledger_variables() -> list[tuple[str, str | None]]:
         return [(row.key, row.val) for row in rows]
 
 
-def current_report() -> dict[str, Any]:
-    """The endpoint's answer: every project's ledger, now."""
-    return report(_ledger_variables(), datetime.now(UTC), ui_base=_ui_base())
+def _schedule(now: datetime, user: Any) -> tuple[Any, str | None]:
+    """The active exports' coming runs (``quota_schedule``), or why they could not be read.
+
+    Only DAGs ``user`` may read are named (the auth manager's ``get_authorized_dag_ids``);
+    the calls of the others are counted as ``hidden_calls``.
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.utils.session import create_session
+
+    from airflow_provider_clarity.plugins.quota_schedule import read_schedule
+
+    try:
+        with create_session() as session:
+            readable = get_auth_manager().get_authorized_dag_ids(
+                user=user, method="GET", session=session
+            )
+            return read_schedule(now, session=session, readable=readable), None
+    except Exception as err:  # the ledgers must still show when the schedule cannot be read
+        log.warning("Clarity quota page: the DAG schedules could not be read", exc_info=True)
+        # Only the class: a message could quote a connection; the log has the traceback.
+        return None, f"{type(err).__name__} (see the api-server log)"
+
+
+def current_report(user: Any) -> dict[str, Any]:
+    """The endpoint's answer: every project's ledger and its calls still scheduled, now."""
+    now = datetime.now(UTC)
+    schedule, error = _schedule(now, user)
+    return report(
+        _ledger_variables(), now, ui_base=_ui_base(), schedule=schedule, schedule_error=error
+    )
 
 
 def create_app() -> FastAPI:
     """Build the app; Airflow's security module is imported here, inside the api-server."""
-    from airflow.api_fastapi.core_api.security import requires_access_variable
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_variable
 
     app = FastAPI(
         title="Clarity quota",
         description=(
             "The airflow-provider-clarity quota ledgers: calls per project in the current "
-            "window, calls remaining, next reset. Needs permission to read Variables."
+            "window, calls remaining, next reset, calls still scheduled. Needs permission to "
+            "read Variables."
         ),
         dependencies=[Depends(requires_access_variable("GET"))],
     )
+    the_user = Depends(get_user)  # the same user the access check resolved (cached per request)
 
     @app.get("/", response_class=HTMLResponse, summary="The Clarity quota page")
-    def page() -> HTMLResponse:
-        return HTMLResponse(quota_page.render(current_report()))
+    def page(user: Any = the_user) -> HTMLResponse:
+        return HTMLResponse(quota_page.render(current_report(user)))
 
     @app.get("/api/projects", summary="Every project's quota ledger, as JSON")
-    def projects() -> dict[str, Any]:
-        return current_report()
+    def projects(user: Any = the_user) -> dict[str, Any]:
+        return current_report(user)
 
     return app

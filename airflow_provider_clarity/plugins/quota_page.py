@@ -12,11 +12,13 @@ from html import escape
 from typing import Any
 
 from airflow_provider_clarity.plugins.quota_report import CallReport, ProjectReport
+from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport, ScheduledRun
 
 WIDTH, LEFT, RIGHT = 960, 16, 16
 AXIS_Y, LANE = 92, 16
 _OUTCOME_COLOURS = {"200": "#2f855a", "pending": "#718096", "429": "#c53030"}
 _OTHER_COLOUR = "#dd6b20"  # timeouts, 5xx, connection errors: counted, but failed
+_SCHEDULED_COLOUR = "#6b46c1"  # runs still to come
 _UNCHARGED = frozenset({"401", "403"})
 
 _STYLE = """
@@ -36,6 +38,8 @@ a{color:#2b6cb0}svg.timeline{display:block;width:100%;max-width:1100px;height:au
 .legend span{margin-right:14px}.dot{display:inline-block;width:10px;height:10px;border-radius:50%;
 margin-right:4px;vertical-align:-1px}
 .dot.hollow{border:2px solid #a0aec0;width:6px;height:6px}
+.diamond{display:inline-block;width:8px;height:8px;border:2px solid #6b46c1;transform:rotate(45deg);
+margin-right:5px}.over{background:#fefcbf;color:#744210}h3{font-size:15px;margin:14px 0 2px}
 """
 
 # The UI shows external views in an iframe sandboxed without allow-top-navigation (3.3.2),
@@ -114,10 +118,45 @@ def _vertical(x: float, colour: str, label: str, dashed: bool = True) -> str:
     )
 
 
+def _scheduled_marker(run: ScheduledRun, x: float, lane: int) -> str:
+    """A run still to come: a hollow diamond, dashed when a shared snapshot serves it."""
+    y, r = AXIS_Y - 12 - lane * LANE, 6
+    tip = f"{_time(run['at'])} {run['dag_id']} / {run['task_id']}: scheduled, {run['request']}"
+    dash = ""
+    if run["shared_from"]:
+        tip += f" (no call: reuses {run['shared_from']}'s shared snapshot)"
+        dash = ' stroke-dasharray="2 2"'
+    points = f"{x:.1f},{y - r} {x + r:.1f},{y} {x:.1f},{y + r} {x - r:.1f},{y}"
+    return (
+        f'<g class="scheduled" data-dag-id="{escape(run["dag_id"])}" '
+        f'data-task-id="{escape(run["task_id"])}" data-calls="{run["calls"]}">'
+        f'<line x1="{x:.1f}" y1="{y + r:.1f}" x2="{x:.1f}" y2="{AXIS_Y}" '
+        f'stroke="{_SCHEDULED_COLOUR}" stroke-dasharray="2 2"/>'
+        f'<polygon points="{points}" fill="#fff" stroke="{_SCHEDULED_COLOUR}" '
+        f'stroke-width="2"{dash}>'
+        f"<title>{escape(tip)}</title></polygon></g>"
+    )
+
+
+def _lane(last: list[float], x: float) -> int:
+    """The first lane whose latest marker is far enough left of ``x`` (at most four lanes)."""
+    lane = next((i for i, seen in enumerate(last) if x - seen >= 14), len(last))
+    lane = min(lane, 3)  # past four lanes, markers overlap rather than leave the chart
+    if lane < len(last):
+        last[lane] = x
+    else:
+        last.append(x)
+    return lane
+
+
 def timeline(project: ProjectReport, now: datetime) -> str:
-    """The window as an SVG strip: one marker per call, ``now`` and the next reset as lines."""
+    """The window as an SVG strip: one marker per call and per run still scheduled, ``now``
+    and the next reset as lines. A rolling window's strip runs on to the scheduled horizon."""
     start = datetime.fromisoformat(project["window_start"])
     end = datetime.fromisoformat(project["window_end"])
+    scheduled = project.get("scheduled_today")
+    if scheduled:
+        end = max(end, datetime.fromisoformat(scheduled["until"]))
     parts = [
         f'<line x1="{LEFT}" y1="{AXIS_Y}" x2="{WIDTH - RIGHT}" y2="{AXIS_Y}" stroke="#4a5568"/>',
         *_ticks(start, end),
@@ -137,14 +176,11 @@ def timeline(project: ProjectReport, now: datetime) -> str:
     last: list[float] = []  # the x of the latest marker in each lane
     for call in (c for c in project.get("calls", []) if c["in_window"]):
         x = _x(call["at"], start, end)
-        lane = next((i for i, seen in enumerate(last) if x - seen >= 14), len(last))
-        lane = min(lane, 3)  # past four lanes, markers overlap rather than leave the chart
-        if lane < len(last):
-            last[lane] = x
-        else:
-            last.append(x)
-        parts.append(_marker(project, call, x, lane))
-    label = f"Calls in the current window of project {project['project_id']}"
+        parts.append(_marker(project, call, x, _lane(last, x)))
+    for run in scheduled["runs"] if scheduled else []:
+        x = _x(run["at"], start, end)
+        parts.append(_scheduled_marker(run, x, _lane(last, x)))
+    label = f"Calls in the current window of project {project['project_id']}, and runs to come"
     return (
         f'<svg class="timeline" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} '
         f'{AXIS_Y + 26}" preserveAspectRatio="xMinYMin meet">{"".join(parts)}</svg>'
@@ -178,8 +214,59 @@ def _calls_table(calls: list[CallReport]) -> str:
             f'<td class="mono">{escape(call["request"])}</td></tr>'
         )
     return (
-        "<table><thead><tr><th>Time</th><th>Caller (DAG / task, run)</th><th>Outcome</th>"
+        '<table class="calls"><thead><tr><th>Time</th><th>Caller (DAG / task, run)</th>'
+        "<th>Outcome</th>"
         f"<th>Counted</th><th>Request</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _scheduled_section(scheduled: ScheduledReport | None) -> str:
+    """The calls still to come before the window ends: runs, waiting task instances."""
+    if scheduled is None:
+        return ""
+    until = _time(scheduled["until"], with_date=True)
+    rows = []
+    for p in scheduled["pending"]:
+        index = f" [{p['map_index']}]" if p["map_index"] >= 0 else ""
+        rows.append(
+            f'<tr class="pending"><td class="mono">now ({escape(p["state"])})</td>'
+            f'<td><a href="{escape(p["url"])}" target="_top" data-ui-link>'
+            f"{escape(p['dag_id'])} / {escape(p['task_id'])}{index}</a><br>"
+            f'<span class="muted mono">{escape(p["run_id"])}</span></td>'
+            "<td>1 (at most)</td><td>a run that exists, not called yet</td></tr>"
+        )
+    for run in scheduled["runs"]:
+        when = "now (overdue)" if run["overdue"] else _time(run["at"], with_date=True)
+        calls = "1" if run["calls"] else f"0: reuses {escape(run['shared_from'] or '')}'s snapshot"
+        rows.append(
+            f'<tr class="run"><td class="mono">{when}</td>'
+            f'<td><a href="{escape(run["url"])}" target="_top" data-ui-link>'
+            f"{escape(run['dag_id'])} / {escape(run['task_id'])}</a></td>"
+            f'<td>{calls}</td><td class="mono">{escape(run["request"])}</td></tr>'
+        )
+    if scheduled["hidden_calls"]:
+        rows.append(
+            f'<tr class="hidden"><td class="mono">-</td><td class="muted">DAGs you may not read'
+            f"</td><td>{scheduled['hidden_calls']}</td><td>-</td></tr>"
+        )
+    table = (
+        '<table class="scheduled-runs"><thead><tr><th>When</th><th>DAG / task</th><th>Calls</th>'
+        "<th>Request</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+        if rows
+        else '<p class="muted">No run of an unpaused DAG is scheduled to call before then.</p>'
+    )
+    unknown = ""
+    if scheduled["unknown"]:
+        names = ", ".join(f"{u['dag_id']} / {u['task_id']}" for u in scheduled["unknown"])
+        unknown = (
+            f'<p class="muted unknown">Not counted (asset-triggered, continuous or mapped: '
+            f"known only when they run): {escape(names)}.</p>"
+        )
+    return (
+        f"<h3>Still scheduled before {until}</h3>{table}{unknown}"
+        '<p class="muted">From the unpaused DAGs\' schedules and the runs already created; '
+        "runs triggered by hand or by assets later are not foreseen.</p>"
     )
 
 
@@ -196,6 +283,14 @@ def _badges(project: ProjectReport) -> str:
         )
     if not badges:
         badges.append('<span class="badge ok">Available</span>' if project["remaining"] else "")
+    scheduled = project.get("scheduled_today")
+    if scheduled and scheduled["over_by"]:
+        badges.append(
+            f'<span class="badge over">{scheduled["over_by"]} scheduled call(s) over</span> '
+            f"{scheduled['calls']} call(s) are still scheduled before the reset and "
+            f"{project['remaining']} remain: the last ones will wait for the reset (or skip or "
+            "fail, as their <code>on_quota_exhausted</code> says)."
+        )
     return f'<div class="badges">{"".join(badges)}</div>'
 
 
@@ -231,6 +326,12 @@ def _project(project: ProjectReport, now: datetime) -> str:
         if earlier
         else ""
     )
+    scheduled = project.get("scheduled_today")
+    scheduled_stat = (
+        f'<div class="stat">Still scheduled<b class="scheduled">{scheduled["calls"]}</b></div>'
+        if scheduled is not None
+        else ""
+    )
     return f"""
 <section class="card project" data-project="{name}">
 <h2>{name}</h2>
@@ -239,6 +340,7 @@ def _project(project: ProjectReport, now: datetime) -> str:
  <div class="stat">Remaining<b class="{remaining_class}">{project["remaining"]}</b></div>
  <div class="stat">Used in window<b class="used">{used}</b></div>
  <div class="stat">Next call possible<b class="next-reset">{next_text}</b></div>
+ {scheduled_stat}
 </div>
 <p class="muted">Window: {window}, {_time(project["window_start"], True)} to
 {_time(project["window_end"], True)}. Limit {settings["daily_limit"]}, reserve {settings["reserve"]}
@@ -249,9 +351,11 @@ Variable <code>{escape(project["variable_key"])}</code>.</p>
 <span><i class="dot" style="background:#718096"></i>pending</span>
 <span><i class="dot" style="background:#c53030"></i>429</span>
 <span><i class="dot" style="background:{_OTHER_COLOUR}"></i>other failure (counted)</span>
-<span><i class="dot hollow"></i>not counted</span></p>
+<span><i class="dot hollow"></i>not counted</span>
+<span><i class="diamond"></i>scheduled run</span></p>
 {_calls_table(in_window)}
 {earlier_note}
+{_scheduled_section(scheduled)}
 </section>"""
 
 
@@ -260,8 +364,21 @@ def render(data: dict[str, Any]) -> str:
     now = datetime.fromisoformat(data["generated_at"])
     projects = data["projects"]
     body = "".join(_project(p, now) for p in projects) or (
-        '<p class="muted">No Clarity quota ledger yet: one appears after the first export call.</p>'
+        '<p class="muted">No Clarity quota ledger yet, and no unpaused DAG with a scheduled '
+        "export: a project appears after its first export call or once one is scheduled.</p>"
     )
+    notes = ""
+    if data.get("schedule_error"):
+        notes += (
+            '<p class="badge error schedule-error">The DAG schedules could not be read: '
+            f"{escape(data['schedule_error'])}. Calls still scheduled are not shown.</p>"
+        )
+    if unresolved := data.get("unresolved_exports"):
+        names = "; ".join(f"{u['dag_id']} / {u['task_id']} ({u['why']})" for u in unresolved)
+        notes += (
+            '<p class="muted unresolved">Scheduled exports whose project is not known here (the '
+            f"api-server cannot read their connection): {escape(names)}.</p>"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Clarity quota</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -269,6 +386,6 @@ def render(data: dict[str, Any]) -> str:
 <body><h1>Clarity quota</h1>
 <p class="muted">Calls Airflow made to the Microsoft Clarity Data Export API, per project, as of
 {_time(data["generated_at"], with_date=True)}. The same data as JSON:
-<a href="api/projects">api/projects</a>. Calls still scheduled today are not shown yet.</p>
-{body}
+<a href="api/projects">api/projects</a>.</p>
+{notes}{body}
 </body></html>"""

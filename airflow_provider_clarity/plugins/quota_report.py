@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from airflow_provider_clarity.quota import VARIABLE_PREFIX, QuotaLedger, QuotaStatus
+from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport
+from airflow_provider_clarity.quota import VARIABLE_PREFIX, QuotaLedger, QuotaStatus, ledger_key
 from airflow_provider_clarity.settings import Window
+
+if TYPE_CHECKING:
+    from airflow_provider_clarity.plugins.quota_schedule import Schedule
 
 
 class Caller(TypedDict):
@@ -55,7 +59,7 @@ class ProjectReport(TypedDict, total=False):
     exhausted_until: str | None
     degraded_until: str | None
     calls: list[CallReport]
-    scheduled_today: None
+    scheduled_today: ScheduledReport | None
     error: str
 
 
@@ -101,10 +105,23 @@ def _window(status: QuotaStatus) -> tuple[datetime, datetime]:
     return start, settings.next_day_start(now)
 
 
+def _horizon(status: QuotaStatus, end: datetime) -> datetime:
+    """Until when scheduled calls count against the current window: the end of the ledger's
+    UTC day, or one rolling window from now."""
+    settings = status.settings
+    return status.now + settings.window_length if settings.window is Window.ROLLING else end
+
+
 def project_report(
-    document: dict[str, Any], now: datetime, *, variable_key: str = "", ui_base: str = ""
+    document: dict[str, Any],
+    now: datetime,
+    *,
+    variable_key: str = "",
+    ui_base: str = "",
+    schedule: Schedule | None = None,
 ) -> ProjectReport:
-    """Report one stored ledger document at ``now``.
+    """Report one stored ledger document at ``now``; with ``schedule``, the calls still
+    scheduled before the window ends (``scheduled_today``, else ``None``).
 
     :raises ClarityError: when the document is not a readable ledger.
     :raises ValueError: when its settings make no sense.
@@ -128,6 +145,15 @@ def project_report(
         for record in sorted((*status.counted, *status.earlier), key=lambda r: r.at)
     ]
     settings = status.settings
+    scheduled = None
+    if schedule is not None:
+        scheduled = schedule.for_project(
+            project_id,
+            _horizon(status, end),
+            status.remaining,
+            [(r.caller, r.at) for r in ledger.records()],
+            ui_base=ui_base,
+        )
     return ProjectReport(
         project_id=project_id,
         variable_key=variable_key or ledger.key,
@@ -141,21 +167,38 @@ def project_report(
         exhausted_until=iso(status.exhausted_until) if status.exhausted else None,
         degraded_until=iso(status.degraded_until) if status.degraded else None,
         calls=calls,
-        scheduled_today=None,
+        scheduled_today=scheduled,
     )
 
 
 def report(
-    variables: Iterable[tuple[str, str | None]], now: datetime, *, ui_base: str = ""
+    variables: Iterable[tuple[str, str | None]],
+    now: datetime,
+    *,
+    ui_base: str = "",
+    schedule: Schedule | None = None,
+    schedule_error: str | None = None,
 ) -> dict[str, Any]:
-    """Report every ``(key, value)`` ledger Variable; an unreadable one reports its error."""
+    """Report every ``(key, value)`` ledger Variable; an unreadable one reports its error.
+
+    With ``schedule``, a project that has scheduled exports but no ledger yet is reported
+    too, from its connection's settings, with no call.
+    """
+    found = dict(variables)
+    if schedule is not None:
+        for project_id, task in schedule.projects().items():
+            if task.settings is not None and ledger_key(project_id) not in found:
+                empty = {"project_id": project_id, "settings": task.settings.to_json()}
+                found[ledger_key(project_id)] = json.dumps(empty)
     projects: list[ProjectReport] = []
-    for key, value in sorted(variables):
+    for key, value in sorted(found.items()):
         try:
             document = json.loads(value or "null")
             if not isinstance(document, dict):
                 raise ValueError("it is not a JSON object")
-            projects.append(project_report(document, now, variable_key=key, ui_base=ui_base))
+            projects.append(
+                project_report(document, now, variable_key=key, ui_base=ui_base, schedule=schedule)
+            )
         except Exception as err:  # one broken ledger must not hide the others
             projects.append(
                 ProjectReport(
@@ -164,4 +207,9 @@ def report(
                     error=f"{type(err).__name__}: {err}",
                 )
             )
-    return {"generated_at": iso(now), "projects": projects}
+    return {
+        "generated_at": iso(now),
+        "projects": projects,
+        "schedule_error": schedule_error,
+        "unresolved_exports": [] if schedule is None else schedule.unresolved(),
+    }

@@ -15,7 +15,7 @@ import os
 import re
 import textwrap
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ USERS = {"admin": "admin", "operator": "op", "editor": "user", "viewer": "viewer
 PASSWORDS = {name: f"{name}-password" for name in USERS}
 PROJECT, SPENT = "demo-project", "spent-project"
 DAG_ID = "clarity_quota_page"
+SCHEDULED_DAG, SCHEDULED_CONN = "clarity_quota_page_every_2h", "clarity_quota_page_db"
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,54 @@ def _fill_ledgers(
     return run, token
 
 
+@pytest.fixture
+def scheduled_export(
+    clarity_emulator: ClarityEmulator, scheduled_dags: Any, tmp_path: Path
+) -> Iterator[str]:
+    """An unpaused DAG exporting for PROJECT every two hours, through a connection stored in
+    the metadata DB (the api-server reads it there, offline); the DAG's id."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    conn = json.loads(
+        clarity_emulator.airflow_conn_json(
+            clarity_emulator.issue_token(PROJECT), project_id=PROJECT, daily_limit=4, reserve=1
+        )
+    )
+    with create_session() as session:
+        session.add(
+            Connection(
+                conn_id=SCHEDULED_CONN,
+                conn_type=conn["conn_type"],
+                host=conn["host"],
+                password=conn["password"],
+                extra=json.dumps(conn["extra"]),
+            )
+        )
+    dag_file = tmp_path / f"{SCHEDULED_DAG}.py"
+    dag_file.write_text(
+        textwrap.dedent(
+            f"""
+            from datetime import datetime
+
+            from airflow.sdk import DAG
+
+            from airflow_provider_clarity.operators.export import ClarityExportOperator
+
+            with DAG("{SCHEDULED_DAG}", schedule="0 */2 * * *", start_date=datetime(2025, 1, 1),
+                     catchup=False):
+                ClarityExportOperator(
+                    task_id="by_country", clarity_conn_id="{SCHEDULED_CONN}", dimensions="Country"
+                )
+            """
+        )
+    )
+    scheduled_dags(dag_file, SCHEDULED_DAG)
+    yield SCHEDULED_DAG
+    with create_session() as session:
+        session.query(Connection).filter_by(conn_id=SCHEDULED_CONN).delete()
+
+
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -147,6 +196,7 @@ def test_page_shows_the_calls_real_exports_made(
     browser_context: BrowserContext,
     page: Page,
     screenshot: Screenshot,
+    scheduled_export: str,
 ) -> None:
     run, clarity_token = _fill_ledgers(clarity_emulator, run_dag, tmp_path, monkeypatch)
     # What the ledger itself says, read in this process: the page must agree.
@@ -171,6 +221,24 @@ def test_page_shows_the_calls_real_exports_made(
     assert first["caller"]["url"].endswith("/tasks/by_dimension/mapped/0")
     assert [c["outcome"] for c in projects[SPENT]["calls"]] == ["429"]
     assert datetime.fromisoformat(projects[SPENT]["exhausted_until"]) == spent_reset
+    # Still scheduled before the reset: every 2 hours until midnight (00:00 is before the
+    # window's end, 00:01), the next one as soon as can be if the scheduler is behind.
+    scheduled = demo["scheduled_today"]
+    until = datetime.fromisoformat(scheduled["until"])
+    assert until == datetime.fromisoformat(demo["window_end"])
+    now = datetime.fromisoformat(data["generated_at"])
+    midnight = until.replace(hour=0, minute=0, second=0)
+    fires = [midnight - timedelta(hours=2 * k) for k in range(13)]
+    fires = [f for f in fires if f > now]  # 00:00, 22:00, ... after now
+    times = [datetime.fromisoformat(r["at"]) for r in scheduled["runs"]]
+    assert {(r["dag_id"], r["task_id"], r["calls"]) for r in scheduled["runs"]} == {
+        (scheduled_export, "by_country", 1)
+    }
+    assert len(times) in (len(fires), len(fires) + 1), (times, fires)  # + one overdue
+    assert all(now <= t < until for t in times)
+    assert scheduled["calls"] == len(times) and scheduled["over_by"] == len(times)
+    assert scheduled["pending"] == [] and scheduled["hidden_calls"] == 0  # op reads every DAG
+    assert data["schedule_error"] is None
 
     # The user's way in: the UI's session cookie, then Browse > Clarity quota.
     browser_context.add_cookies(
@@ -188,7 +256,13 @@ def test_page_shows_the_calls_real_exports_made(
         expect(demo_card.locator(".used")).to_have_text("3 of 3")
         expect(demo_card.locator(".next-reset")).to_have_text(_utc(next_reset))
         expect(demo_card.locator("svg.timeline g.call")).to_have_count(3)
-        expect(demo_card.locator("tbody tr")).to_have_count(3)
+        expect(demo_card.locator(".calls tbody tr")).to_have_count(3)
+        expect(demo_card.locator(".scheduled-runs tbody tr")).to_have_count(len(times))
+        expect(demo_card.locator("b.scheduled")).to_have_text(str(len(times)))
+        expect(demo_card.locator("svg.timeline g.scheduled")).to_have_count(len(times))
+        expect(demo_card.locator(".badge.over")).to_have_text(
+            f"{len(times)} scheduled call(s) over"
+        )
         for index in range(3):
             link = demo_card.locator(f'a[href$="/tasks/by_dimension/mapped/{index}"]')
             expect(link).to_have_text(f"{DAG_ID} / by_dimension [{index}]")
