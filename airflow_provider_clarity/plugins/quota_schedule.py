@@ -9,6 +9,7 @@ included) is ``plan.run_calls``; nothing here calls Clarity or imports a DAG fil
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,8 @@ from typing import Any, TypedDict
 
 from airflow_provider_clarity.plan import TaskPlan, collect, run_calls, timetable_summary
 
-#: How far ahead runs are read: the longest window a ledger can end in (a rolling one).
+#: How far ahead runs are read. A UTC day ends within 24 h; a rolling window longer than
+#: this is counted only this far (``until`` says so).
 HORIZON = timedelta(days=3)
 #: Task instance states after which an export may still call (``None``: not scheduled yet).
 _UNFINISHED = ("scheduled", "queued", "running", "deferred", "up_for_reschedule", "up_for_retry",
@@ -123,6 +125,7 @@ class Schedule:
         ``(caller, at)`` pairs, so a running task that already called is not counted twice."""
         from urllib.parse import quote
 
+        until = min(until, self.now + HORIZON)  # runs were read that far
         mine = [t for t in self.tasks if t.resolved and t.project_id == project_id]
         runs = [
             ScheduledRun(
@@ -199,8 +202,10 @@ def _has_called(p: Pending, called: dict[str, datetime]) -> bool:
 
 # ------------------------------------------------------------------ reading the metadata DB
 
-# dag_id -> (dag_hash, the deserialized DAG, or None when it holds no Clarity task).
+# dag_id -> (dag_hash, the deserialized DAG, or None when it holds no Clarity task). The
+# api-server answers requests on several threads: the lock keeps the cache whole.
 _DAGS: dict[str, tuple[str, Any]] = {}
+_DAGS_LOCK = threading.Lock()
 
 
 def _clarity_dags(session: Any) -> list[tuple[Any, Any]]:
@@ -222,16 +227,17 @@ def _clarity_dags(session: Any) -> list[tuple[Any, Any]]:
     }
     rows = SerializedDagModel.get_latest_serialized_dags(dag_ids=list(models), session=session)
     found = []
-    for row in rows:
-        cached = _DAGS.get(row.dag_id)
-        if cached is None or cached[0] != row.dag_hash:
-            dag = row.dag
-            keep = dag if any(task_kind(t) for t in dag.tasks) else None
-            _DAGS[row.dag_id] = cached = (row.dag_hash, keep)
-        if cached[1] is not None:
-            found.append((models[row.dag_id], cached[1]))
-    for gone in set(_DAGS) - set(models):
-        del _DAGS[gone]
+    with _DAGS_LOCK:
+        for row in rows:
+            cached = _DAGS.get(row.dag_id)
+            if cached is None or cached[0] != row.dag_hash:
+                dag = row.dag
+                keep = dag if any(task_kind(t) for t in dag.tasks) else None
+                _DAGS[row.dag_id] = cached = (row.dag_hash, keep)
+            if cached[1] is not None:
+                found.append((models[row.dag_id], cached[1]))
+        for gone in set(_DAGS) - set(models):
+            del _DAGS[gone]
     return found
 
 

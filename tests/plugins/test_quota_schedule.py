@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,35 @@ def test_a_schedule_that_cannot_be_read_leaves_the_ledgers_on_the_page() -> None
     html = quota_page.render(data)
     assert "The DAG schedules could not be read: OperationalError" in html
     assert '<g class="scheduled"' not in html and "Still scheduled" not in html
+
+
+def test_a_rolling_window_counts_the_runs_of_one_window_from_now() -> None:
+    from airflow_provider_clarity.plan import TaskPlan
+    from airflow_provider_clarity.plugins.quota_schedule import HORIZON, Schedule
+    from airflow_provider_clarity.request import ClarityRequest
+    from airflow_provider_clarity.settings import QuotaSettings
+
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    runs = [now + timedelta(hours=h) for h in range(0, 100, 6)]  # every 6 h for 4 days
+    settings = QuotaSettings(PROJECT, window="rolling", rolling_window_seconds=12 * 3600)
+    task = TaskPlan("six_hourly", "by_os", "export", "0 */6 * * *", runs, project_id=PROJECT,
+                    settings=settings, request=ClarityRequest.build(1, ["OS"]))  # fmt: skip
+    document = {"project_id": PROJECT, "settings": settings.to_json()}
+
+    got = _project(report([(ledger_key(PROJECT), json.dumps(document))], now,
+                          schedule=Schedule(now, [task])))  # fmt: skip
+
+    scheduled = got["scheduled_today"]
+    assert datetime.fromisoformat(scheduled["until"]) == now + timedelta(hours=12)
+    assert [r["at"] for r in scheduled["runs"]] == [
+        now.isoformat(),
+        (now + timedelta(hours=6)).isoformat(),
+    ]
+    # A window longer than the runs read is cut at the horizon, and says so in `until`.
+    long = replace(settings, rolling_window_seconds=7 * 86400)
+    document["settings"] = long.to_json()
+    task.settings = long
+    got = _project(report([(ledger_key(PROJECT), json.dumps(document))], now,
+                          schedule=Schedule(now, [task])))  # fmt: skip
+    assert datetime.fromisoformat(got["scheduled_today"]["until"]) == now + HORIZON
+    assert len(got["scheduled_today"]["runs"]) == HORIZON // timedelta(hours=6)
