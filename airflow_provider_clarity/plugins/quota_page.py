@@ -16,6 +16,7 @@ from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport, Sch
 
 WIDTH, LEFT, RIGHT = 960, 16, 16
 AXIS_Y, LANE = 92, 16
+MAX_SCHEDULED_ROWS = 50
 _OUTCOME_COLOURS = {"200": "#2f855a", "pending": "#718096", "429": "#c53030"}
 _OTHER_COLOUR = "#dd6b20"  # timeouts, 5xx, connection errors: counted, but failed
 _SCHEDULED_COLOUR = "#6b46c1"  # runs still to come
@@ -243,6 +244,13 @@ def _scheduled_section(scheduled: ScheduledReport | None) -> str:
             f'<td><a href="{escape(run["url"])}" target="_top" data-ui-link>'
             f"{escape(run['dag_id'])} / {escape(run['task_id'])}</a></td>"
             f'<td>{calls}</td><td class="mono">{escape(run["request"])}</td></tr>'
+        )
+    if len(rows) > MAX_SCHEDULED_ROWS:  # a catching-up DAG can have hundreds overdue
+        more = len(rows) - MAX_SCHEDULED_ROWS
+        rows = rows[:MAX_SCHEDULED_ROWS]
+        rows.append(
+            f'<tr class="more"><td colspan="4" class="muted">and {more} more: the JSON endpoint '
+            "lists them all</td></tr>"
         )
     if scheduled["hidden_calls"]:
         rows.append(

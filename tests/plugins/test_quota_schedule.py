@@ -338,3 +338,26 @@ def test_a_rolling_window_counts_the_runs_of_one_window_from_now() -> None:
                           schedule=Schedule(now, [task])))  # fmt: skip
     assert datetime.fromisoformat(got["scheduled_today"]["until"]) == now + HORIZON
     assert len(got["scheduled_today"]["runs"]) == HORIZON // timedelta(hours=6)
+
+
+def test_a_dag_catching_up_lists_its_first_runs_and_counts_them_all() -> None:
+    from airflow_provider_clarity.plan import TaskPlan
+    from airflow_provider_clarity.plugins.quota_schedule import Schedule
+    from airflow_provider_clarity.request import ClarityRequest
+    from airflow_provider_clarity.settings import QuotaSettings
+
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    settings = QuotaSettings(PROJECT)
+    # catchup=True, paused for a week, hourly: 168 runs due, all shown at "now".
+    task = TaskPlan("catching_up", "by_os", "export", "@hourly", [now] * 168, project_id=PROJECT,
+                    settings=settings, request=ClarityRequest.build(1, ["OS"]))  # fmt: skip
+
+    data = report([], now, schedule=Schedule(now, [task]))
+
+    scheduled = _project(data)["scheduled_today"]
+    assert scheduled["calls"] == len(scheduled["runs"]) == 168
+    assert scheduled["over_by"] == 168 - settings.capacity
+    html = quota_page.render(data)
+    rows = html.count('<tr class="run">')
+    assert rows == quota_page.MAX_SCHEDULED_ROWS
+    assert f"and {168 - rows} more: the JSON endpoint lists them all" in html
