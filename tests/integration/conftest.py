@@ -393,6 +393,14 @@ class AirflowCluster:
             return None
         return resp.json()
 
+    def quota_page_json(self) -> dict[str, Any]:
+        """The provider's quota endpoint (``/clarity-quota/api/projects``) as the admin sees it."""
+        resp = self._session.get(
+            f"{self.base_url}/clarity-quota/api/projects", headers=self._headers(), timeout=30
+        )
+        resp.raise_for_status()
+        return resp.json()
+
     def healthy(self) -> bool:
         try:
             resp = self._session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)

@@ -51,6 +51,9 @@ class Observer:
     wake_times: dict[str, set[datetime]] = field(default_factory=dict)
     reschedule_dates: dict[str, list[datetime]] = field(default_factory=dict)
     slot_free_while_deferred: bool = False
+    watch_page: str | None = None  # a project id: read its quota page's pending calls
+    # "dag.task" the quota page listed as a pending call, by the state it gave.
+    page_pending: dict[str, set[str]] = field(default_factory=dict)
 
     def poll(self) -> None:
         deferred = 0
@@ -66,6 +69,14 @@ class Observer:
             pool = self.cluster.api("GET", "/pools/clarity_api")
             if pool["deferred_slots"] >= 1 and pool["open_slots"] == pool["slots"]:
                 self.slot_free_while_deferred = True
+        if deferred and self.watch_page:
+            projects = self.cluster.quota_page_json()["projects"]
+            scheduled = next(p for p in projects if p["project_id"] == self.watch_page)[
+                "scheduled_today"
+            ]
+            for pending in scheduled["pending"]:
+                key = f"{pending['dag_id']}.{pending['task_id']}"
+                self.page_pending.setdefault(pending["state"], set()).add(key)
 
     def ever(self, state: str) -> set[str]:
         return {key for key, seen in self.states.items() if state in seen}
@@ -221,7 +232,7 @@ def test_fifteen_exports_share_ten_calls_and_wait_for_the_reset(
         dag_ids = (*TEAM_DAGS, "quota_other_project")
         cluster.wait_for_dags(dag_ids)
         runs = [(dag_id, cluster.trigger(dag_id)) for dag_id in dag_ids]
-        observer = Observer(cluster, runs)
+        observer = Observer(cluster, runs, watch_page="project-a")
         final = cluster.wait_for_runs(runs, timeout=420, on_poll=observer.poll)
 
         assert final == dict.fromkeys(runs, "success"), observer.states
@@ -242,6 +253,10 @@ def test_fifteen_exports_share_ten_calls_and_wait_for_the_reset(
     assert len(waited) == 15 - LIMIT, observer.states
     assert not observer.ever("up_for_reschedule"), "a deferrable export was rescheduled"
     assert observer.slot_free_while_deferred, "deferred exports held the clarity_api slot"
+    # The quota page (the api-server, on PostgreSQL) listed the waiting exports as calls
+    # still to come, and only those that were really waiting.
+    page_deferred = observer.page_pending.get("deferred", set())
+    assert page_deferred and page_deferred <= waited, observer.page_pending
 
     # Each wait ended when Clarity had a call free again, not before (and not much later).
     for key in waited:
