@@ -8,16 +8,19 @@ import sys
 HEAVY = ("pandas", "pyarrow", "s3fs", "openlineage", "numpy")
 
 
-def test_importing_the_operator_does_not_import_heavy_packages() -> None:
+def _loaded_by_import(module: str, names: tuple[str, ...]) -> str:
+    """Which of ``names`` a fresh interpreter has in ``sys.modules`` after importing ``module``."""
     code = (
-        "import sys\n"
-        "import airflow_provider_clarity.operators.export\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        f"import sys\nimport {module}\nprint(','.join(m for m in {names!r} if m in sys.modules))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
-    loaded = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+def test_importing_the_operator_does_not_import_heavy_packages() -> None:
+    loaded = _loaded_by_import("airflow_provider_clarity.operators.export", HEAVY)
     assert loaded == "", f"importing the operator imported: {loaded}"
 
 
@@ -25,13 +28,5 @@ def test_loading_the_quota_plugin_builds_no_web_app() -> None:
     # Airflow imports plugins in the scheduler, workers and the CLI too: the FastAPI app and
     # Airflow's security module are only built on the api-server's first request.
     later = ("fastapi", "airflow.api_fastapi.core_api.security", "airflow_provider_clarity.quota")
-    code = (
-        "import sys\n"
-        "import airflow_provider_clarity.plugins.quota_plugin\n"
-        f"print(','.join(m for m in {later + HEAVY!r} if m in sys.modules))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    loaded = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    loaded = _loaded_by_import("airflow_provider_clarity.plugins.quota_plugin", later + HEAVY)
     assert loaded == "", f"importing the quota plugin imported: {loaded}"

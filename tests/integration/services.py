@@ -167,16 +167,14 @@ class Postgres:
         )
         self.psql(f"CREATE DATABASE {PG_DATABASE}", database="postgres")
 
+    def _client(self, program: str) -> list[str]:
+        """A PostgreSQL client program, pointed at this server as the superuser."""
+        return [str(self.bin / program), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER]
+
     def psql(self, sql: str, *, database: str = PG_DATABASE) -> str:
         return _run(
             [
-                str(self.bin / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                PG_USER,
+                *self._client("psql"),
                 "-d",
                 database,
                 "-v",
@@ -189,16 +187,7 @@ class Postgres:
     def dump(self) -> bytes:
         """``pg_dump`` of the metadata database, as plain SQL."""
         proc = subprocess.run(
-            [
-                str(self.bin / "pg_dump"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                PG_USER,
-                PG_DATABASE,
-            ],
+            [*self._client("pg_dump"), PG_DATABASE],
             capture_output=True,
             timeout=120,
             check=True,
