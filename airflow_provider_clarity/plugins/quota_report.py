@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport
+from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport, task_instance_url
 from airflow_provider_clarity.quota import VARIABLE_PREFIX, QuotaLedger, QuotaStatus, ledger_key
 from airflow_provider_clarity.settings import Window
 
@@ -78,20 +78,14 @@ def parse_caller(label: str, ui_base: str = "") -> Caller:
     if len(parts) == 3 and "/" in parts[2]:
         run_id, _, index = parts[2].rpartition("/")
         if run_id and index.lstrip("-").isdigit():
-            from urllib.parse import quote
-
             dag_id, task_id, map_index = parts[0], parts[1], int(index)
-            url = f"{ui_base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
-            url += f"/tasks/{quote(task_id, safe='')}"
-            if map_index >= 0:
-                url += f"/mapped/{map_index}"
             return Caller(
                 label=label,
                 dag_id=dag_id,
                 task_id=task_id,
                 run_id=run_id,
                 map_index=map_index,
-                url=url,
+                url=task_instance_url(ui_base, dag_id, run_id, task_id, map_index),
             )
     return Caller(label=label, dag_id=None, task_id=None, run_id=None, map_index=None, url=None)
 

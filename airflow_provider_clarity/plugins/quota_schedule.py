@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
+from urllib.parse import quote
 
 from airflow_provider_clarity.plan import TaskPlan, collect, run_calls, timetable_summary
+from airflow_provider_clarity.quota import caller_label
 
 #: How far ahead runs are read. A UTC day ends within 24 h; a rolling window longer than
 #: this is counted only this far (``until`` says so).
@@ -79,8 +81,8 @@ class Pending:
 
     @property
     def caller(self) -> str:
-        """The ledger's caller label for this task instance (``quota.caller_label``)."""
-        return f"{self.dag_id}/{self.task_id}/{self.run_id}/{self.map_index}"
+        """The ledger's caller label for this task instance."""
+        return caller_label(self)
 
 
 @dataclass
@@ -123,8 +125,6 @@ class Schedule:
     ) -> ScheduledReport:
         """What ``project_id`` will still spend before ``until``; ``recorded`` are the ledger's
         ``(caller, at)`` pairs, so a running task that already called is not counted twice."""
-        from urllib.parse import quote
-
         until = min(until, self.now + HORIZON)  # runs were read that far
         mine = [t for t in self.tasks if t.resolved and t.project_id == project_id]
         runs = [
@@ -136,7 +136,7 @@ class Schedule:
                 calls=0 if source else 1,
                 shared_from=source.label if source else None,
                 overdue=at <= self.now,
-                url=f"{ui_base}/dags/{quote(task.dag_id, safe='')}",
+                url=dag_url(ui_base, task.dag_id),
             )
             for at, task, source in run_calls(mine, self.now, until)
         ]
@@ -151,7 +151,7 @@ class Schedule:
                 run_id=p.run_id,
                 map_index=p.map_index,
                 state=p.state,
-                url=_ti_url(p, ui_base),
+                url=task_instance_url(ui_base, p.dag_id, p.run_id, p.task_id, p.map_index),
             )
             for p in self.pending
             if (p.dag_id, p.task_id) in labels and not _has_called(p, called)
@@ -181,12 +181,18 @@ def _request_text(task: TaskPlan) -> str:
     return task.request.describe() if task.request is not None else "(templated)"
 
 
-def _ti_url(p: Pending, ui_base: str) -> str:
-    from urllib.parse import quote
+def dag_url(ui_base: str, dag_id: str) -> str:
+    """The UI's page of a DAG, under ``[api] base_url``'s path."""
+    return f"{ui_base}/dags/{quote(dag_id, safe='')}"
 
-    url = f"{ui_base}/dags/{quote(p.dag_id, safe='')}/runs/{quote(p.run_id, safe='')}"
-    url += f"/tasks/{quote(p.task_id, safe='')}"
-    return url + (f"/mapped/{p.map_index}" if p.map_index >= 0 else "")
+
+def task_instance_url(
+    ui_base: str, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+) -> str:
+    """The UI's page of a task instance (of one mapped instance when ``map_index >= 0``)."""
+    url = f"{dag_url(ui_base, dag_id)}/runs/{quote(run_id, safe='')}"
+    url += f"/tasks/{quote(task_id, safe='')}"
+    return url + (f"/mapped/{map_index}" if map_index >= 0 else "")
 
 
 def _has_called(p: Pending, called: dict[str, datetime]) -> bool:
