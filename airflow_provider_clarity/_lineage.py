@@ -18,14 +18,19 @@ if TYPE_CHECKING:
 __all__ = ["emit_asset_event", "openlineage_facets", "outlet_for"]
 
 
+def literal_asset(destination: Any) -> Asset | None:
+    """The asset of a fixed ``destination``; ``None`` when it is templated (or absent)."""
+    if isinstance(destination, str | ObjectStoragePath) and "{{" not in str(destination):
+        return Asset(uri=asset_uri(destination))
+    return None
+
+
 def outlet_for(destination: Any, *, alias: str) -> Asset | AssetAlias | None:
     """The asset a task writing to ``destination`` declares: the URI itself when it is fixed,
     else an ``AssetAlias`` named ``alias`` (a templated URI is known only at run time)."""
     if destination is None:
         return None
-    if isinstance(destination, str | ObjectStoragePath) and "{{" not in str(destination):
-        return Asset(uri=asset_uri(destination))
-    return AssetAlias(name=alias)
+    return literal_asset(destination) or AssetAlias(name=alias)
 
 
 def emit_asset_event(

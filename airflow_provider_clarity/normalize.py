@@ -42,10 +42,11 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_clarity._api import ROW_CAP, VALID_DIMENSIONS
+from airflow_provider_clarity.coverage import window_of
 from airflow_provider_clarity.exceptions import ClarityResponseError
 
 if TYPE_CHECKING:
@@ -448,9 +449,8 @@ def _metadata(
     if num_of_days is not None:
         given["num_of_days"] = _check_num_of_days(num_of_days)
     if exported_at is not None and num_of_days is not None:
-        end = given["exported_at"]
-        given["window_start"] = end - timedelta(days=given["num_of_days"])
-        given["window_end"] = end
+        start, end = window_of(given["exported_at"], given["num_of_days"])
+        given["window_start"], given["window_end"] = start, end
     return [(name, given[name]) for name in METADATA_COLUMNS if name in given]
 
 

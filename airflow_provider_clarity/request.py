@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from airflow_provider_clarity._api import (
@@ -238,6 +238,13 @@ class ClarityRequest:
         for position, name in enumerate(self.dimensions, start=1):
             query[f"dimension{position}"] = name
         return query
+
+    @staticmethod
+    def wire_dimensions(params: Mapping[str, str]) -> list[str]:
+        """The dimensions of a query string ``params()`` made, in order (kept snapshots store
+        the query as sent)."""
+        keys = (f"dimension{position}" for position in range(1, MAX_DIMENSIONS + 1))
+        return [params[k] for k in keys if params.get(k)]
 
     def describe(self) -> str:
         """Return a short description for logs, e.g. ``numOfDays=1 dimensions=OS,Device``."""

@@ -378,9 +378,4 @@ class SnapshotSharing:
 
     @staticmethod
     def _dims(snapshot: RawSnapshot) -> list[str]:
-        dims = [
-            snapshot.request[k]
-            for k in ("dimension1", "dimension2", "dimension3")
-            if snapshot.request.get(k)
-        ]
-        return dims or ["no dimension"]
+        return ClarityRequest.wire_dimensions(snapshot.request) or ["no dimension"]

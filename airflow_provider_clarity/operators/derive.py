@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
 
 from airflow_provider_clarity import normalize
+from airflow_provider_clarity._lineage import literal_asset
 from airflow_provider_clarity._snapshot import PathSnapshotStore
-from airflow_provider_clarity._storage import asset_uri, resolve_path, write_atomic
+from airflow_provider_clarity._storage import resolve_path, write_atomic
 from airflow_provider_clarity.derive import DerivedPayload, roll_up
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.partition import add_to_context
+from airflow_provider_clarity.request import ClarityRequest
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -86,7 +88,7 @@ class ClarityDeriveOperator(BaseOperator):
                 "requested breakdown; there is nothing finer to roll up"
             )
         request = snapshot.request
-        dims = [request[k] for k in ("dimension1", "dimension2", "dimension3") if request.get(k)]
+        dims = ClarityRequest.wire_dimensions(request)
         metadata = {"exported_at": snapshot.exported_at, "num_of_days": request["numOfDays"]}
         # Every roll-up is checked before anything is written: one unsound output fails all.
         derived = {b: roll_up(snapshot.response, dims, b) for b in self.outputs}
@@ -121,8 +123,4 @@ class ClarityDeriveOperator(BaseOperator):
 
 
 def _assets(paths: Any) -> list[Asset]:
-    return [
-        Asset(uri=asset_uri(p))
-        for p in paths
-        if isinstance(p, str | ObjectStoragePath) and "{{" not in str(p)
-    ]
+    return [asset for p in paths if (asset := literal_asset(p)) is not None]

@@ -467,8 +467,8 @@ class ClarityExportOperator(BaseOperator):
 
     def _declare_outlet(self) -> Asset | AssetAlias | None:
         """Declare the asset this task writes: the URI itself, or an alias when templated."""
-        owner = f"{self.dag_id}/" if self.has_dag() else ""
-        outlet = outlet_for(self.destination, alias=f"clarity/{owner}{self.task_id}")
+        alias = _alias_name(self.dag_id if self.has_dag() else None, self.task_id)
+        outlet = outlet_for(self.destination, alias=alias)
         if outlet is not None and outlet not in self.outlets:  # partial() may have declared it
             self.outlets = [*self.outlets, outlet]
         return outlet
@@ -479,9 +479,8 @@ class ClarityExportOperator(BaseOperator):
         as the unmapped operator does (``.partial(...).expand(clarity_conn_id=[...])``)."""
         if kwargs.get("destination") is not None and "outlets" not in kwargs:
             dag = kwargs.get("dag") or DagContext.get_current()
-            owner = f"{dag.dag_id}/" if dag is not None else ""
-            alias = outlet_for(kwargs["destination"], alias=f"clarity/{owner}{kwargs['task_id']}")
-            kwargs["outlets"] = [alias]
+            alias = _alias_name(dag.dag_id if dag is not None else None, kwargs["task_id"])
+            kwargs["outlets"] = [outlet_for(kwargs["destination"], alias=alias)]
         return super().partial(**kwargs)
 
     def _emit_asset_event(self, context: Context, uri: str, extra: dict[str, Any]) -> None:
@@ -565,3 +564,8 @@ class ClarityExportOperator(BaseOperator):
 def _caller(context: Context) -> str:
     """The ledger's label for the task instance in ``context``."""
     return caller_label(context["ti"])
+
+
+def _alias_name(dag_id: str | None, task_id: str) -> str:
+    """The asset alias a templated destination is declared under: ``clarity/DAG/TASK``."""
+    return f"clarity/{dag_id}/{task_id}" if dag_id is not None else f"clarity/{task_id}"
