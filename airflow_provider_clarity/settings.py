@@ -228,6 +228,10 @@ class QuotaSettings:
         """Start of the ledger's UTC day at ``moment``; it begins ``margin`` after midnight."""
         return _midnight(moment - self.margin)
 
+    def window_start(self, moment: datetime) -> datetime:
+        """When the UTC-day window holding ``moment`` began: its midnight plus the margin."""
+        return self.day_start(moment) + self.margin
+
     def next_day_start(self, moment: datetime, *, margin: bool = True) -> datetime:
         """When the next UTC day begins for the ledger (``margin=False``: for Clarity)."""
         start = self.day_start(moment) + timedelta(days=1)
@@ -266,7 +270,7 @@ class QuotaSettings:
             return f"rolling {self.rolling_window_seconds} s (+{margin} margin)"
         return (
             f"utc_day, resets 00:00 UTC (+{margin} margin); "
-            f"this window began {utc_text(self.day_start(now) + self.margin)}"
+            f"this window began {utc_text(self.window_start(now))}"
         )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport, task_instance_url
 from airflow_provider_clarity.quota import VARIABLE_PREFIX, QuotaLedger, QuotaStatus, ledger_key
 from airflow_provider_clarity.settings import Window
@@ -64,8 +65,8 @@ class ProjectReport(TypedDict, total=False):
 
 
 def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC, or ``None``."""
-    return None if moment is None else moment.astimezone(UTC).isoformat()
+    """ISO 8601 in UTC (``_values.utc_iso``), or ``None``."""
+    return None if moment is None else utc_iso(moment)
 
 
 def parse_caller(label: str, ui_base: str = "") -> Caller:
@@ -95,8 +96,7 @@ def _window(status: QuotaStatus) -> tuple[datetime, datetime]:
     settings, now = status.settings, status.now
     if settings.window is Window.ROLLING:
         return now - settings.window_length, now
-    start = settings.day_start(now) + settings.margin
-    return start, settings.next_day_start(now)
+    return settings.window_start(now), settings.next_day_start(now)
 
 
 def _horizon(status: QuotaStatus, end: datetime) -> datetime:
@@ -125,10 +125,11 @@ def project_report(
     status = ledger.status()
     start, end = _window(status)
     counted = {record.id for record in status.counted}
+    records = sorted((*status.counted, *status.earlier), key=lambda r: r.at)  # all it keeps
     calls = [
         CallReport(
             id=record.id,
-            at=iso(record.at) or "",
+            at=utc_iso(record.at),
             done_at=iso(record.done_at),
             outcome=str(record.outcome),
             request=record.request,
@@ -136,7 +137,7 @@ def project_report(
             counted=record.id in counted,
             in_window=start <= record.at <= end,
         )
-        for record in sorted((*status.counted, *status.earlier), key=lambda r: r.at)
+        for record in records
     ]
     settings = status.settings
     scheduled = None
@@ -145,7 +146,7 @@ def project_report(
             project_id,
             _horizon(status, end),
             status.remaining,
-            [(r.caller, r.at) for r in ledger.records()],
+            [(r.caller, r.at) for r in records],
             ui_base=ui_base,
         )
     return ProjectReport(
@@ -155,9 +156,9 @@ def project_report(
         capacity=settings.capacity,
         used=len(status.counted),
         remaining=status.remaining,
-        next_reset=iso(status.next_reset) if status.next_reset is not None else None,
-        window_start=iso(start) or "",
-        window_end=iso(end) or "",
+        next_reset=iso(status.next_reset),
+        window_start=utc_iso(start),
+        window_end=utc_iso(end),
         exhausted_until=iso(status.exhausted_until) if status.exhausted else None,
         degraded_until=iso(status.degraded_until) if status.degraded else None,
         calls=calls,

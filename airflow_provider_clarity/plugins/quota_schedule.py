@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 from urllib.parse import quote
 
-from airflow_provider_clarity.plan import TaskPlan, collect, run_calls, timetable_summary
+from airflow_provider_clarity._values import utc_iso
+from airflow_provider_clarity.plan import MAX_RUNS, TaskPlan, collect, run_calls, timetable_summary
 from airflow_provider_clarity.quota import caller_label
 
 #: How far ahead runs are read. A UTC day ends within 24 h; a rolling window longer than
@@ -25,7 +26,6 @@ HORIZON = timedelta(days=3)
 #: Task instance states after which an export may still call (``None``: not scheduled yet).
 _UNFINISHED = ("scheduled", "queued", "running", "deferred", "up_for_reschedule", "up_for_retry",
                "restarting")  # fmt: skip
-_MAX_RUNS = 10_000  # per DAG and page load: an every-second schedule must not hang the page
 
 
 class ScheduledRun(TypedDict):
@@ -129,7 +129,7 @@ class Schedule:
         mine = [t for t in self.tasks if t.resolved and t.project_id == project_id]
         runs = [
             ScheduledRun(
-                at=at.astimezone(UTC).isoformat(),
+                at=utc_iso(at),
                 dag_id=task.dag_id,
                 task_id=task.task_id,
                 request=_request_text(task),
@@ -166,7 +166,7 @@ class Schedule:
         shown_pending = [p for p in pending if self._shown(p["dag_id"])]
         hidden = calls - sum(r["calls"] for r in shown_runs) - len(shown_pending)
         return ScheduledReport(
-            until=until.astimezone(UTC).isoformat(),
+            until=utc_iso(until),
             calls=calls,
             runs=shown_runs,
             pending=shown_pending,
@@ -260,7 +260,7 @@ def _runs_from_model(models: dict[str, Any], now: datetime, end: datetime) -> An
         # catchup=True: from a known last run, the timetable's next one (not "the latest").
         restriction = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
         runs: list[datetime] = []
-        while info is not None and info.run_after < end and len(runs) < _MAX_RUNS:
+        while info is not None and info.run_after < end and len(runs) < MAX_RUNS:
             runs.append(max(info.run_after.astimezone(UTC), now))  # overdue: as soon as can be
             info = timetable.next_dagrun_info_v2(last_dagrun_info=info, restriction=restriction)
         return runs, unknown, summary
