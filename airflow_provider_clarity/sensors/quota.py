@@ -14,11 +14,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_clarity._values import utc_text, whole_number
 from airflow_provider_clarity.exceptions import ClarityError
-from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.quota import QuotaLedger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_clarity.hooks.clarity import ClarityHook
 
 
 class ClarityQuotaSensor(BaseSensorOperator):
@@ -68,6 +69,9 @@ class ClarityQuotaSensor(BaseSensorOperator):
 
     @cached_property
     def hook(self) -> ClarityHook:
+        # Imported here: a DAG file with only the sensor need not load requests and HttpHook.
+        from airflow_provider_clarity.hooks.clarity import ClarityHook
+
         return ClarityHook(clarity_conn_id=self.clarity_conn_id)
 
     def _make_ledger(self) -> QuotaLedger:
