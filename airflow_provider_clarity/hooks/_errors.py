@@ -51,11 +51,12 @@ class Where:
     token: str | None  # only to scrub excerpts; never printed
 
 
-def _spent(failure: AttemptFailed) -> str:
-    attempts = f"{failure.attempt} attempt{'s' if failure.attempt != 1 else ''}"
-    if not failure.sent:
-        return f"{attempts} (none reached a server, so no call was spent)"
-    return f"{attempts} (each may have cost one of the project's daily calls)"
+def _spent(attempts: int, sent: bool) -> str:
+    """``3 attempts (each may have cost ...)``: what a run of attempts may have cost."""
+    text = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+    if not sent:
+        return f"{text} (none reached a server, so no call was spent)"
+    return f"{text} (each may have cost one of the project's daily calls)"
 
 
 def error_for_failure(
@@ -68,13 +69,6 @@ def error_for_failure(
             f"Clarity's answer to {request.describe()} on connection '{where.conn_id}' broke "
             f"off: {failure.detail}. The call most likely counted against today's quota. Not "
             f"retried; try again later."
-        )
-    if failure.outcome.isdigit():
-        return ClarityServerError(
-            f"Clarity answered HTTP {failure.outcome} to {request.describe()} after "
-            f"{_spent(failure)}; body: {excerpt(failure.body, where.token)}. This is a problem "
-            f"on Clarity's side and has lasted for days in the past: try again later, and check "
-            f"the Clarity status and forums if it persists."
         )
     if failure.outcome == "tls_error":
         plain = "wrong version number" in failure.detail.lower() or "record" in failure.detail
@@ -104,14 +98,15 @@ def error_for_failure(
         "connect_timeout": f"no connection to {host} could be made within the connect timeout. "
         "Check network access from the worker, proxies and firewalls",
     }
+    spent = _spent(failure.attempt, failure.sent)
     if failure.outcome in causes:
         return ClarityServerError(
-            f"Could not reach Clarity for {request.describe()} after {_spent(failure)}: "
+            f"Could not reach Clarity for {request.describe()} after {spent}: "
             f"{causes[failure.outcome]}."
         )
     return ClarityServerError(
         f"Could not get an answer from Clarity at {host} for {request.describe()} after "
-        f"{_spent(failure)}: {failure.detail}. Check network access to the host, proxies and "
+        f"{spent}: {failure.detail}. Check network access to the host, proxies and "
         f"the connection's host; if they are fine, Clarity may be down: try again later."
     )
 
@@ -123,7 +118,6 @@ def error_for_answer(
     status = answer.status
     conn = where.conn_id
     project = where.settings.project_id
-    body = excerpt(answer.body, where.token)
     if 200 <= status < 300:
         return _error_for_payload(answer, request, where.token)
     if 300 <= status < 400:
@@ -179,14 +173,13 @@ def error_for_answer(
             reset_at=reset_at,
             source="api",
         )
+    body = excerpt(answer.body, where.token)  # only the answers below show their body
     if status >= 500:
-        attempts = len(answer.outcomes) or 1
         return ClarityServerError(
-            f"Clarity answered HTTP {status} to {request.describe()} after {attempts} attempt"
-            f"{'s' if attempts != 1 else ''} (each may have cost one of the project's daily "
-            f"calls); body: {body}. This is a problem on Clarity's side and has lasted for days "
-            f"in the past: try again later, and check the Clarity status and forums if it "
-            f"persists."
+            f"Clarity answered HTTP {status} to {request.describe()} after "
+            f"{_spent(len(answer.outcomes) or 1, True)}; body: {body}. This is a problem on "
+            f"Clarity's side and has lasted for days in the past: try again later, and check the "
+            f"Clarity status and forums if it persists."
         )
     if status == 400:
         return ClarityRequestError(

@@ -80,7 +80,7 @@ class ClarityAnswer:
     @property
     def all_attempts_failed_on_clarity(self) -> bool:
         """True when every attempt got a 5xx: Clarity itself is failing, not the network."""
-        return bool(self.outcomes) and all(o.isdigit() and o >= "500" for o in self.outcomes)
+        return bool(self.outcomes) and all(Outcome.is_server_error(o) for o in self.outcomes)
 
 
 class AttemptFailed(Exception):
@@ -88,8 +88,8 @@ class AttemptFailed(Exception):
 
     ``sent`` is ``False`` when the request certainly never left this machine or never
     reached a server (name resolution, refused, connect timeout, TLS handshake): the ledger
-    does not charge it. ``permanent`` failures (an untrusted certificate, a request that
-    cannot be encoded) cannot get better by retrying.
+    does not charge it. Failures that cannot get better by retrying (an untrusted
+    certificate, a request that cannot be encoded) are not ``retryable``.
     """
 
     def __init__(
@@ -101,7 +101,6 @@ class AttemptFailed(Exception):
         retryable: bool,
         body: bytes = b"",
         sent: bool = True,
-        permanent: bool = False,
     ) -> None:
         super().__init__(detail)
         self.outcome = outcome
@@ -110,7 +109,6 @@ class AttemptFailed(Exception):
         self.retryable = retryable
         self.body = body
         self.sent = sent
-        self.permanent = permanent
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -162,7 +160,6 @@ def failure_for(exc: BaseException, *, attempt: int, read_timeout: float) -> Att
             attempt=attempt,
             retryable=False,
             sent=False,
-            permanent=True,
         )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return AttemptFailed(
@@ -218,7 +215,6 @@ def failure_for(exc: BaseException, *, attempt: int, read_timeout: float) -> Att
         attempt=attempt,
         retryable=False,
         sent=False,
-        permanent=True,
     )
 
 
@@ -254,6 +250,11 @@ def without_query(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def scrubbed(body: bytes, token: str | None) -> bytes:
+    """A whole response body with every long run shared with the token removed, to keep."""
+    return scrub(body.decode("utf-8", errors="replace"), token).encode("utf-8")
 
 
 def excerpt(body: bytes, token: str | None = None) -> str:

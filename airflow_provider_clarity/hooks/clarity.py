@@ -48,6 +48,7 @@ from airflow_provider_clarity.hooks._transport import (
     failure_for,
     is_loopback,
     is_retryable,
+    scrubbed,
     without_query,
 )
 from airflow_provider_clarity.quota.context import missing_pool_note
@@ -60,7 +61,6 @@ from airflow_provider_clarity.token import (
     clean_token,
     inspect_token,
     mask,
-    scrub,
 )
 
 if TYPE_CHECKING:
@@ -281,11 +281,14 @@ class ClarityHook(HttpHook):
     def _token(self) -> str:
         """The cleaned token, or an error that says what is wrong without showing it."""
         if self.token.token is None:
-            raise ClarityAuthError(
-                f"{self.token.problem} {GET_A_NEW_ONE} {self._token_field()}. No Clarity call "
-                f"was made."
-            )
+            raise self._token_error(self.token.problem)
         return self.token.token
+
+    def _token_error(self, problem: str | None) -> ClarityAuthError:
+        """A token refused offline: what is wrong, and where to paste a new one."""
+        return ClarityAuthError(
+            f"{problem} {GET_A_NEW_ONE} {self._token_field()}. No Clarity call was made."
+        )
 
     def _token_field(self) -> str:
         """Where the user fixes this connection's token, for error messages."""
@@ -313,9 +316,7 @@ class ClarityHook(HttpHook):
         self._token()
         check = self.token_check
         if check.problem is not None and (check.expired or check.audience_wrong):
-            raise ClarityAuthError(
-                f"{check.problem} {GET_A_NEW_ONE} {self._token_field()}. No Clarity call was made."
-            )
+            raise self._token_error(check.problem)
         settings = self.quota_settings
         self.timeout  # noqa: B018  (reading the extra is the check)
         subject = check.subject
@@ -475,8 +476,7 @@ class ClarityHook(HttpHook):
             payload = None
         usable = 200 <= response.status_code < 300 and payload is not None
         if not usable:
-            text = body.decode("utf-8", errors="replace")
-            body = scrub(text, self.token.token).encode("utf-8")
+            body = scrubbed(body, self.token.token)
         return ClarityAnswer(
             status=response.status_code,
             body=body,
@@ -523,9 +523,7 @@ class ClarityHook(HttpHook):
                 f"HTTP {response.status_code}",
                 attempt=attempt,
                 retryable=True,
-                body=scrub(
-                    response.content.decode("utf-8", errors="replace"), self.token.token
-                ).encode("utf-8"),
+                body=scrubbed(response.content, self.token.token),
             )
         # Not `if response`: a Response is falsy for any 4xx/5xx status.
         outcome = failure.outcome if failure is not None else str(response.status_code)  # type: ignore[union-attr]

@@ -358,7 +358,7 @@ class QuotaLedger:
             position = len(state.calls) - 1
         state.calls[position] = state.calls[position].finished(outcome, now)
         if state.degraded_until is not None and state.degraded_until <= now:
-            if outcome.isdigit() and outcome >= "500":  # the probe failed: cool down again
+            if Outcome.is_server_error(outcome):  # the probe failed: cool down again
                 self._start_cooldown(state, now)
             elif outcome.isdigit():  # Clarity answered: it is back
                 state.degraded_until = None

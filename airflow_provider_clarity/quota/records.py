@@ -77,6 +77,11 @@ class Outcome(StrEnum):
         """The outcome stored for an HTTP answer: its status code as a string."""
         return str(status)
 
+    @staticmethod
+    def is_server_error(outcome: str) -> bool:
+        """Whether a stored outcome is an HTTP 5xx answer (Clarity itself failing)."""
+        return outcome.isdigit() and outcome >= "500"
+
 
 #: Outcomes that stop counting once known: a 401 or 403 (refused before Clarity knows the
 #: project), and attempts that certainly never reached a server.
