@@ -304,7 +304,7 @@ def worker_local_note(store: SnapshotStore) -> str | None:
     path = getattr(store, "path", None)
     if path is None or not is_local(path):
         return None
-    from airflow.sdk.configuration import conf
+    from airflow_provider_clarity.version_compat import conf
 
     executor = str(conf.get("core", "executor", fallback="LocalExecutor"))
     if all(name.split(".")[-1] in _ONE_HOST_EXECUTORS for name in executor.split(",")):

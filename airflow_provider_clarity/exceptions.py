@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow_provider_clarity.version_compat import AirflowException, AirflowFailException
 
 
 class ClarityError(AirflowException):

@@ -37,6 +37,7 @@ from airflow_provider_clarity.derive import validate_roll_up
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.settings import QuotaSettings
+from airflow_provider_clarity.version_compat import core_timetable, dag_bag
 
 __all__ = [
     "ProjectPlan",
@@ -143,10 +144,9 @@ def timetable_summary(timetable: Any) -> tuple[str, bool | None]:
 
 def _runs(dag: Any, start: datetime, days: int) -> tuple[list[datetime], bool, str]:
     """Run times of ``dag`` in ``[start, start + days)``, whether others are unknown, a label."""
-    from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
-    timetable = coerce_to_core_timetable(dag.timetable)
+    timetable = core_timetable(dag)
     summary, unknown = timetable_summary(timetable)
     if unknown is None:
         return [], True, summary
@@ -518,10 +518,8 @@ def check(dags_folder: str | os.PathLike[str] | None = None) -> tuple[int, str]:
     Returns the exit status (0 fits, 1 over budget, 2 a DAG file failed to import) and the
     report.
     """
-    from airflow.dag_processing.dagbag import DagBag
-
     folder = None if dags_folder is None else str(dags_folder)
-    bag = DagBag(dag_folder=folder)
+    bag = dag_bag(folder)
     if bag.import_errors:
         errors = "\n".join(
             f"  {path}: {error.strip().splitlines()[-1]}"

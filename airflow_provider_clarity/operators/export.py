@@ -25,11 +25,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
-from airflow.sdk.configuration import conf
 
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
 from airflow.sdk.definitions._internal.contextmanager import DagContext
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_clarity import clock, coverage, normalize
 from airflow_provider_clarity._api import ROW_CAP
@@ -72,6 +70,11 @@ from airflow_provider_clarity.quota import (
 )
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.shared import SnapshotSharing, snapshot_age
+from airflow_provider_clarity.version_compat import (
+    AirflowRescheduleException,
+    AirflowSkipException,
+    conf,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.plan import MAX_RUNS, TaskPlan, collect, run_calls, timetable_summary
 from airflow_provider_clarity.quota import caller_label
+from airflow_provider_clarity.version_compat import following_run_info, next_run_info
 
 #: How far ahead runs are read. A UTC day ends within 24 h; a rolling window longer than
 #: this is counted only this far (``until`` says so).
@@ -256,13 +257,13 @@ def _runs_from_model(models: dict[str, Any], now: datetime, end: datetime) -> An
         summary, unknown = timetable_summary(timetable)
         if unknown is None:  # asset-triggered or continuous: nothing to count
             return [], True, summary
-        info = timetable.next_run_info_from_dag_model(dag_model=models[dag.dag_id])
+        info = next_run_info(timetable, models[dag.dag_id])
         # catchup=True: from a known last run, the timetable's next one (not "the latest").
         restriction = TimeRestriction(dag.start_date, dag.end_date, catchup=True)
         runs: list[datetime] = []
         while info is not None and info.run_after < end and len(runs) < MAX_RUNS:
             runs.append(max(info.run_after.astimezone(UTC), now))  # overdue: as soon as can be
-            info = timetable.next_dagrun_info_v2(last_dagrun_info=info, restriction=restriction)
+            info = following_run_info(timetable, info, restriction)
         return runs, unknown, summary
 
     return runs_of

@@ -21,8 +21,7 @@ def ledger_for(target: str) -> tuple[QuotaLedger, str]:
 
     :raises ClarityRequestError: the connection exists but one of its extras does not parse.
     """
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow_provider_clarity.version_compat import AirflowNotFoundException, BaseHook
 
     try:
         connection = BaseHook.get_connection(target)

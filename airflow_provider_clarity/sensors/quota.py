@@ -9,12 +9,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_clarity._values import utc_text, whole_number
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota import QuotaLedger
+from airflow_provider_clarity.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
