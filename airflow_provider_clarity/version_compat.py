@@ -53,13 +53,24 @@ HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
 HAS_CONN_FIELDS = AIRFLOW_V_3_2_PLUS
 
 
+_DAGBAG_NAMES = ("DagBag", "BundleDagBag", "sync_bag_to_db")
+
+
+def __getattr__(name: str) -> Any:
+    """``DagBag``, ``BundleDagBag`` and ``sync_bag_to_db``, imported when first asked for (the
+    module is heavy, and DAG files import this one)."""
+    if name not in _DAGBAG_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if AIRFLOW_V_3_2_PLUS:
+        import airflow.dag_processing.dagbag as dagbag
+    else:  # 3.1: they live in airflow.models.dagbag
+        import airflow.models.dagbag as dagbag  # type: ignore[no-redef]
+    return getattr(dagbag, name)
+
+
 def dag_bag(dag_folder: str | None = None, **kwargs: Any) -> Any:
     """A ``DagBag`` over ``dag_folder`` (Airflow's ``[core] dags_folder`` when ``None``)."""
-    if AIRFLOW_V_3_2_PLUS:
-        from airflow.dag_processing.dagbag import DagBag
-    else:  # 3.1: DagBag lives in airflow.models.dagbag
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-    return DagBag(dag_folder=dag_folder, **kwargs)
+    return __getattr__("DagBag")(dag_folder=dag_folder, **kwargs)
 
 
 def core_timetable(dag: Any) -> Any:

@@ -75,7 +75,7 @@ def run_dag(airflow_db: Path) -> Iterator[Any]:
 
     def _run(dag_file: Path, dag_id: str, **kwargs: Any) -> Any:
         """``logical_date=None`` is passed on: a run without one, as `airflow dags trigger`."""
-        from airflow.dag_processing.dagbag import DagBag
+        from airflow_provider_clarity.version_compat import DagBag
 
         target = DAGS_FOLDER / dag_file.name
         shutil.copy(dag_file, target)
@@ -99,9 +99,10 @@ def scheduled_dags(airflow_db: Path) -> Iterator[Any]:
     ``add(dag_file, *dag_ids)`` returns the DagModels. On teardown the DAGs are paused and
     marked stale, so later tests and api-servers on this DB do not count them.
     """
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
+
+    from airflow_provider_clarity.version_compat import BundleDagBag, sync_bag_to_db
 
     added: list[tuple[Path, list[str]]] = []
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import jwt
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException
 
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
@@ -33,6 +32,7 @@ from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from airflow_provider_clarity.version_compat import AirflowRescheduleException
 from tests.operators.test_export import conn, ledger_store, make_context, spend_ledger  # noqa: F401
 
 PROJECT = "demo-project"
@@ -249,7 +249,7 @@ def test_run_time_mistakes_in_one_dag_run(
 def test_bad_literal_arguments_break_the_dag_at_parse_time(
     airflow_db: Path, tmp_path: Path, arguments: str, facts: list[str]
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_clarity.version_compat import DagBag
 
     dag_file = _dag_file(
         tmp_path, "clarity_typo", f'ClarityExportOperator(task_id="export", {arguments})'
@@ -290,8 +290,9 @@ def test_country_slash_region_is_sent_as_country_and_the_log_says_so(
 def test_missing_pool_is_reported_when_parsing_with_known_pools(
     airflow_db: Path, tmp_path: Path
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.dagwarning import DagWarningType
+
+    from airflow_provider_clarity.version_compat import DagBag
 
     # default_args cannot move the task out of clarity_api; pool= can.
     dag_file = _dag_file(

@@ -36,7 +36,7 @@ CLARITY_DAILY_LIMIT = 10
 @pytest.fixture(scope="module")
 def example_bag(airflow_db: Path) -> Any:
     """One DagBag over the example_dags folder, as a user's dag-processor would parse it."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_clarity.version_compat import DagBag
 
     return DagBag(dag_folder=str(EXAMPLE_DAGS))
 
@@ -223,11 +223,12 @@ def test_to_s3_writes_parquet_and_raw_json_to_the_bucket(
 def _run_of_type(dag: Any, run_type: str) -> Any:
     """The DagRun a worker receives for ``run_type``, dated as the scheduler dates it."""
     from airflow.sdk.api.datamodels._generated import DagRun, DagRunState, DagRunType
-    from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import TimeRestriction
 
+    from airflow_provider_clarity.version_compat import core_timetable
+
     now = datetime.now(UTC)
-    due = coerce_to_core_timetable(dag.timetable).next_dagrun_info(
+    due = core_timetable(dag).next_dagrun_info(
         last_automated_data_interval=None,
         restriction=TimeRestriction(earliest=dag.start_date, latest=None, catchup=False),
     )

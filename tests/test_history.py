@@ -127,7 +127,7 @@ def weeks(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     def run_dag(dag_file: Path, dag_id: str, **kwargs: Any) -> Any:
         import shutil
 
-        from airflow.dag_processing.dagbag import DagBag
+        from airflow_provider_clarity.version_compat import DagBag
 
         shutil.copy(dag_file, copied)
         bag = DagBag(dag_folder=str(copied))

@@ -486,9 +486,9 @@ with DAG("clarity_quota_roundtrip", schedule=None, start_date=datetime(2025, 1, 
 
 
 def test_the_ledger_round_trips_through_airflow_variables_in_a_task(airflow_db: Path):
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.models.variable import Variable
 
+    from airflow_provider_clarity.version_compat import DagBag
     from tests.conftest import DAGS_FOLDER
 
     # dag.test() only runs DAGs that the dags-folder bundle can find.

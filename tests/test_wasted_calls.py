@@ -25,7 +25,6 @@ from typing import Any
 
 import jwt
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
@@ -40,6 +39,7 @@ from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from airflow_provider_clarity.token import clean_token, scrub
+from airflow_provider_clarity.version_compat import AirflowFailException, AirflowRescheduleException
 from tests.hooks.test_clarity import set_connection  # noqa: F401  (a fixture)
 from tests.operators.test_export import FakeTaskStateStore, make_context
 

@@ -20,7 +20,6 @@ import pytest
 import requests
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, AssetAlias
-from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException, TaskDeferred
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_clarity import _storage, normalize
@@ -32,6 +31,11 @@ from airflow_provider_clarity.exceptions import (
 from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from airflow_provider_clarity.version_compat import (
+    AirflowRescheduleException,
+    AirflowSkipException,
+    TaskDeferred,
+)
 
 PROJECT = "demo-project"
 

@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, TaskDeferred
 
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger
 from airflow_provider_clarity.sensors.quota import ClarityQuotaSensor
+from airflow_provider_clarity.version_compat import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    TaskDeferred,
+)
 
 NOW = datetime(2025, 3, 14, 22, 0, 0, tzinfo=UTC)
 RESET = datetime(2025, 3, 15, 0, 1, 0, tzinfo=UTC)  # next midnight + the 60 s margin
