@@ -5,7 +5,8 @@ Each day is one ``dag.test()`` of ``example_dags/clarity_daily_snapshot.py`` (5 
 5 calls) with the run's ``run_after`` set as the scheduler would, while the provider's
 clock (``clock.use_clock``) and the emulator's ``clock=`` read the simulated call time.
 The week's files are then checked with the ``history`` command and read by the DuckDB
-recipe of ``docs/warehouse.md``, whose documented result the test compares with.
+and PostgreSQL recipes of ``docs/warehouse.md`` (the SQL and loader as written there, the
+PostgreSQL one on a private server), whose documented results the test compares with.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from airflow_provider_clarity.clock import use_clock
 from airflow_provider_clarity.quota import ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import REPO_ROOT
+from tests.integration.services import Postgres, postgres_bin
 
 DAILY = REPO_ROOT / "example_dags" / "clarity_daily_snapshot.py"
 WAREHOUSE_DOC = REPO_ROOT / "docs" / "warehouse.md"
@@ -192,7 +194,116 @@ def test_duckdb_recipe_returns_what_the_docs_say(weeks: dict[str, Week]) -> None
     rows = duckdb.connect().sql(sql).fetchall()
 
     got = [[str(value) for value in row] for row in rows]
-    assert got == _doc_table("result: duckdb"), "\n".join("| " + " | ".join(r) + " |" for r in got)
+    assert got == _doc_table("result: duckdb"), _as_table(got)
+
+
+@pytest.fixture(scope="module")
+def warehouse() -> Iterator[Postgres]:
+    """A private PostgreSQL server on a loopback port (tests/integration/services.py)."""
+    if postgres_bin() is None:
+        pytest.skip("postgresql not installed; run `make services` (apt-get install postgresql)")
+    server = Postgres.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _pg_rows(dsn: str, sql: str) -> list[list[str]]:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            if cur.description is None:  # DDL: no rows
+                return []
+            return [[str(value) for value in row] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _csv_twin(raw_file: Path, folder: Path) -> Path:
+    """What the operator writes with ``output_format="csv"`` for the answer kept in ``raw_file``."""
+    import json
+
+    from airflow_provider_clarity._formats import encode
+
+    raw = json.loads(raw_file.read_text())
+    dimensions = [v for k, v in sorted(raw["request"].items()) if k.startswith("dimension")]
+    target = folder / raw_file.parent.name / raw_file.name.replace(".raw.json", ".csv")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(
+        encode(
+            raw["response"],
+            "csv",
+            exported_at=raw["exported_at"],
+            num_of_days=int(raw["request"]["numOfDays"]),
+            project_id=raw["project_id"],
+            dimensions=dimensions,
+        )
+    )
+    return target
+
+
+def test_postgres_recipe_loads_once_and_returns_what_the_docs_say(
+    weeks: dict[str, Week],
+    warehouse: Postgres,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import pandas as pd
+
+    week = weeks["late"]
+    dsn = warehouse.dsn
+    parquet = sorted(week.base.glob("dt=*/*.parquet"))
+    parquet_rows = sum(len(pd.read_parquet(path)) for path in parquet)
+    assert len(parquet) == len(LATE) * len(TASKS)
+
+    _pg_rows(dsn, _doc_block("recipe: postgres-table"))
+    monkeypatch.setenv("WAREHOUSE_DSN", dsn)
+    loader = _doc_block("recipe: postgres-load").replace("/data/clarity", str(week.base))
+    namespace: dict[str, Any] = {}
+    exec(compile(loader, str(WAREHOUSE_DOC), "exec"), namespace)
+    assert capsys.readouterr().out == f"{parquet_rows} rows added\n"
+    count = "SELECT count(*) FROM clarity_history"
+    assert _pg_rows(dsn, count) == [[str(parquet_rows)]]
+
+    # The same files again, and the CSV twins of three days: the key finds every row there.
+    load = namespace["load"]
+    assert load(dsn, [str(path) for path in parquet]) == 0
+    twins = [
+        _csv_twin(raw, tmp_path / "late")
+        for day in ("2026-11-28", "2026-11-29", "2026-11-30")
+        for raw in sorted((week.base / f"dt={day}").glob("*.raw.json"))
+    ]
+    assert load(dsn, [str(path) for path in twins]) == 0
+    assert _pg_rows(dsn, count) == [[str(parquet_rows)]]
+
+    _pg_rows(dsn, _doc_block("recipe: postgres-view"))
+    snapshot = _pg_rows(dsn, _doc_block("recipe: postgres-snapshot"))
+    assert snapshot == _doc_table("result: postgres-snapshot"), _as_table(snapshot)
+    assert snapshot == _doc_table("result: duckdb")
+    breakdown = _pg_rows(dsn, _doc_block("recipe: postgres-breakdown"))
+    assert breakdown == _doc_table("result: postgres-breakdown"), _as_table(breakdown)
+
+    # A CSV day not loaded before: every row arrives, typed as the Parquet ones.
+    on_time = weeks["on_time"]
+    new = [_csv_twin(raw, tmp_path / "on-time") for raw in on_time.base.glob("dt=*/*.raw.json")]
+    expected = sum(len(pd.read_parquet(path)) for path in on_time.base.glob("dt=*/*.parquet"))
+    assert load(dsn, [str(path) for path in new]) == expected
+    sessions = (
+        "SELECT sum(total_session_count), count(DISTINCT window_end) FROM clarity_daily"
+        f" WHERE project_id = '{on_time.project}' AND dimensions = '' AND metric = 'Traffic'"
+    )
+    frames = [pd.read_parquet(path) for path in on_time.base.glob("dt=*/snapshot.parquet")]
+    total = sum(int(f[f.metric == "Traffic"].total_session_count.sum()) for f in frames)
+    assert _pg_rows(dsn, sessions) == [[str(total), str(len(ON_TIME))]]
+
+
+def _as_table(rows: list[list[str]]) -> str:
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
 def test_history_command_lists_the_gaps_and_overlaps(
