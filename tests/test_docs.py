@@ -4,7 +4,9 @@
 must exist, and the code the guide tells people to copy must at least compile. The first
 DAG of the getting-started page must import with no DagBag errors, the connection
 examples must parse the way the connection reference says they do, and the messages the
-guide quotes must be the ones the code really produces.
+guide quotes must be the ones the code really produces. What a newcomer copies is run as
+written: the README's first DAG with `dag.test()`, the first run on a fresh `AIRFLOW_HOME`, the
+examples whose output is shown, and the command that prints the whole `test_connection` message.
 """
 
 from __future__ import annotations
@@ -170,3 +172,194 @@ def test_connection_examples_parse_as_documented(airflow_db: Path) -> None:
     assert from_json.password == from_uri.password
     assert from_json.extra_dejson == from_uri.extra_dejson
     assert json.loads(json_form)["extra"]["project_id"] == "abc123xyz"
+
+
+# -- What a newcomer copies: install wording, the first DAG, the first run, shown output --
+
+README = REPO_ROOT / "README.md"
+AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
+#: The one wording of "not on the package index yet", on every page that says `pip install`.
+PIP_NOTE = (
+    "**Not on PyPI yet.** Until the first release, `pip install airflow-provider-clarity` finds "
+    "nothing: build the wheel in a checkout (`uv build`) and install that "
+    "(`pip install dist/airflow_provider_clarity-*.whl`, extras as "
+    '`"dist/airflow_provider_clarity-0.1.0-py3-none-any.whl[amazon]"`), or run `pip install .` '
+    "in the checkout. The `pip install airflow-provider-clarity` lines here work once it is "
+    "published."
+)
+PIP_INSTALL_LINE = re.compile(r"^\s*pip install ['\"]?airflow-provider-clarity\b", re.MULTILINE)
+SHOWN_OUTPUT = re.compile(r"^(?P<code>print\(.*\))[ \t]+#[ \t](?P<shown>.+)$", re.MULTILINE)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _install_pages() -> list[Path]:
+    """Every page with a `pip install airflow-provider-clarity` line, and the deployment guide."""
+    pages = [README, *_pages()]
+    return [p for p in pages if PIP_INSTALL_LINE.search(p.read_text()) or p.name == "deployment.md"]
+
+
+@pytest.mark.parametrize("page", _install_pages(), ids=lambda p: p.name)
+def test_every_install_page_says_the_package_is_not_published_yet_in_one_wording(
+    page: Path,
+) -> None:
+    text = page.read_text()
+    # deployment.md lists the requirement lines rather than a pip command.
+    assert PIP_INSTALL_LINE.search(text) or "airflow-provider-clarity[amazon]" in text
+    assert _one_line(PIP_NOTE) in _one_line(text)
+
+
+def _readme_first_dag() -> str:
+    blocks = [b for b in PYTHON_BLOCK.findall(README.read_text()) if "with DAG(" in b]
+    assert blocks, "README.md shows no DAG"
+    return blocks[0]
+
+
+def test_readme_first_dag_runs_with_dag_test(
+    airflow_db: Path, clarity_emulator: Any, clarity_connection: str, tmp_path: Path
+) -> None:
+    """``with DAG(...) as dag:`` lets ``dag.test()`` run the README's DAG unedited."""
+    import runpy
+
+    from tests.conftest import DAGS_FOLDER
+
+    source = _readme_first_dag().replace("s3://aws_default@my-bucket/clarity", tmp_path.as_uri())
+    dag_file = DAGS_FOLDER / "readme_first_dag.py"
+    dag_file.write_text(source)
+    try:
+        # As `python clarity_by_device.py` runs it: __main__ calls dag.test().
+        namespace = runpy.run_path(str(dag_file), run_name="__main__")
+    finally:
+        dag_file.unlink()
+
+    from airflow.models.dagrun import DagRun
+
+    runs = DagRun.find(dag_id=namespace["dag"].dag_id)
+    assert max(runs, key=lambda run: run.id).state == "success"
+    assert clarity_emulator.total_requests() == 1
+    assert len(list(tmp_path.glob("dt=*/by_device.parquet"))) == 1
+
+
+def _section(page: Path, heading: str) -> str:
+    return page.read_text().split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_getting_started_first_run_works_on_a_fresh_airflow_home(
+    clarity_emulator: Any, clarity_token: str, tmp_path: Path
+) -> None:
+    """Steps 4 and 5 as written, in an AIRFLOW_HOME that has never been used."""
+    home = tmp_path / "airflow-home"
+    (home / "dags").mkdir(parents=True)
+    output = tmp_path / "clarity"
+    (home / "dags" / "clarity_by_device.py").write_text(
+        _first_dag().replace("file:///tmp/clarity", output.as_uri())
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__FERNET_KEY=os.environ["AIRFLOW__CORE__FERNET_KEY"],
+        AIRFLOW_CONN_CLARITY_DEFAULT=clarity_emulator.airflow_conn_json(
+            clarity_token, project_id="demo-project"
+        ),
+    )
+    run_it = _section(DOCS / "getting-started.md", "## 5. Run it")
+    [commands] = re.findall(r"```bash\n(.*?)```", run_it, re.DOTALL)
+    lines = [line.split("#", 1)[0].strip() for line in commands.splitlines()]
+    lines = [line for line in lines if line]
+    assert lines[-1] == "airflow dags test clarity_by_device"
+    for line in lines:
+        argv = line.split()
+        assert argv[0] == "airflow", line
+        result = subprocess.run(
+            [str(AIRFLOW_BIN), *argv[1:]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert result.returncode == 0, (
+            f"`{line}` failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
+    assert clarity_emulator.total_requests() == 1
+    assert len(list(output.glob("dt=*/by_device.parquet"))) == 1
+
+
+def _blocks_with_shown_output() -> list[tuple[str, str]]:
+    found = []
+    for page in [README, *_pages()]:
+        for number, block in enumerate(PYTHON_BLOCK.findall(page.read_text()), start=1):
+            if SHOWN_OUTPUT.search(block):
+                found.append((f"{page.name}#{number}", block))
+    return found
+
+
+def test_the_examples_with_shown_output_are_found() -> None:
+    assert [name for name, _ in _blocks_with_shown_output()] == ["derive.md#1"]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [b for _, b in _blocks_with_shown_output()],
+    ids=[n for n, _ in _blocks_with_shown_output()],
+)
+def test_an_example_prints_what_its_comments_show(
+    block: str, airflow_db: Path, clarity_connection: str
+) -> None:
+    """Run the example against the emulator; each ``print(...)  # x`` must print ``x``."""
+    printed: list[str] = []
+
+    def capture(*values: Any) -> None:
+        printed.append(" ".join(str(value) for value in values))
+
+    exec(compile(block, "example", "exec"), {"print": capture})
+
+    assert printed == [match["shown"] for match in SHOWN_OUTPUT.finditer(block)]
+
+
+def test_the_whole_test_connection_message_command_prints_it(
+    clarity_emulator: Any, clarity_token: str, tmp_path: Path
+) -> None:
+    text = (DOCS / "connection.md").read_text()
+    after = text.split("<!-- command: test-connection -->", 1)[1]
+    [command] = re.findall(r"```bash\n(.*?)\n```", after, re.DOTALL)[:1]
+    assert command.startswith("python -c ")
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_CLARITY_DEFAULT": clarity_emulator.airflow_conn_json(
+            clarity_token, project_id="demo-project"
+        ),
+    }
+    code = command.removeprefix("python -c ").strip("'")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 0, result.stderr
+    message = result.stdout.strip().splitlines()[-1]
+    assert message.startswith("Token for project demo-project is valid; expires on ")
+    # The session's metadata DB has no clarity_api pool: the note the CLI would drop.
+    assert "Note: the pool 'clarity_api' does not exist" in message
+    shown = re.search(r"```text\n(Token for project demo-project.*?)\n```", after, re.DOTALL)
+    assert shown is not None
+    expiry = re.compile(r"expires on \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+    assert expiry.sub("expires on X", shown.group(1)) == expiry.sub("expires on X", message)
+    assert clarity_emulator.total_requests() == 0
+
+
+def test_quota_page_urls_in_the_guide_are_the_plugins() -> None:
+    from airflow_provider_clarity.plugins.quota_plugin import URL_PREFIX, ClarityQuotaPlugin
+
+    [view] = ClarityQuotaPlugin.external_views
+    section = _section(DOCS / "quota-page.md", "## Opening it on a local api-server")
+    urls = re.findall(r"<(http://localhost:8080[^>]*)>", section)
+    assert urls == [
+        "http://localhost:8080",
+        f"http://localhost:8080/plugin/{view['url_route']}",
+        f"http://localhost:8080{URL_PREFIX}/",
+        f"http://localhost:8080{URL_PREFIX}/api/projects",
+    ]
+    assert "log in as **`admin`**" in section
