@@ -34,6 +34,7 @@ from airflow_provider_clarity._snapshot import PathSnapshotStore, RawSnapshot, S
 from airflow_provider_clarity._storage import LOCAL_PROTOCOLS, resolve_path
 from airflow_provider_clarity._values import utc_iso, whole_number
 from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.quota import metrics
 from airflow_provider_clarity.quota.context import caller_label
 from airflow_provider_clarity.quota.store import (
     VARIABLE_PREFIX,
@@ -282,6 +283,7 @@ class SnapshotSharing:
                 age.total_seconds() / 60,
                 self.max_age.total_seconds() / 60,
             )
+            metrics.snapshot_reused(self.project_id, "shared")
             return snapshot
         return None
 

@@ -109,6 +109,17 @@ def following_run_info(timetable: Any, last: Any, restriction: Any) -> Any:
     )
 
 
+def metrics_client() -> Any:
+    """Airflow's metrics client, ``Stats``: StatsD, Datadog or OpenTelemetry as ``[metrics]``
+    says, a no-op when metrics are off. Imported when first asked for (DAG files import this
+    module); where it lives differs (the Task SDK's ``airflow.sdk.observability.stats`` on 3.3,
+    ``airflow.observability.stats`` on 3.2, ``airflow.stats`` on 3.1), which common-compat maps.
+    """
+    from airflow.providers.common.compat.sdk import Stats
+
+    return Stats
+
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
@@ -129,5 +140,6 @@ __all__ = [
     "dag_bag",
     "following_run_info",
     "get_base_airflow_version_tuple",
+    "metrics_client",
     "next_run_info",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from airflow_provider_clarity._snapshot import RawSnapshot, SnapshotStore
 from airflow_provider_clarity.exceptions import ClarityDimensionFallbackError
 from airflow_provider_clarity.hooks.clarity import ClarityHook
+from airflow_provider_clarity.quota import metrics
 from airflow_provider_clarity.request import ClarityRequest
 
 __all__ = ["kept_snapshot"]
@@ -66,4 +67,5 @@ def kept_snapshot(
             payload=snapshot.response,
             dimensions=request.dimensions,
         )
+    metrics.snapshot_reused(hook.project_id, "kept")
     return snapshot

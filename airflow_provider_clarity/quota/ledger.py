@@ -44,6 +44,7 @@ from typing import Any
 
 from airflow_provider_clarity._values import utc_text
 from airflow_provider_clarity.exceptions import ClarityQuotaExceededError
+from airflow_provider_clarity.quota import metrics
 from airflow_provider_clarity.quota.context import current_caller
 from airflow_provider_clarity.quota.records import (
     CallRecord,
@@ -263,6 +264,7 @@ class QuotaLedger:
         reset = self._next_reset(state, now, calls) or now
         wake = max(reset + spacing * max(0, place - self.capacity), now + floor)
         self._save(state, now)
+        metrics.waiting(self.project_id, (wake - now).total_seconds())
         log.info(
             "Clarity quota: %s is number %d of %d waiting for a call of project %s; it looks "
             "again at %s.",
@@ -357,6 +359,8 @@ class QuotaLedger:
             state.calls.append(self._new_record(request, now))
             position = len(state.calls) - 1
         state.calls[position] = state.calls[position].finished(outcome, now)
+        if not state.calls[position].charged:
+            metrics.uncharged(self.project_id, outcome)
         if state.degraded_until is not None and state.degraded_until <= now:
             if Outcome.is_server_error(outcome):  # the probe failed: cool down again
                 self._start_cooldown(state, now)
@@ -368,6 +372,7 @@ class QuotaLedger:
                     self.project_id,
                 )
         if outcome == "429":
+            metrics.rate_limited(self.project_id)
             until = self.settings.reset_after_429(now)
             current = state.exhausted_until
             state.exhausted_until = until if current is None else max(current, until)
@@ -409,6 +414,7 @@ class QuotaLedger:
         state.degraded_until = (
             until if state.degraded_until is None else max(until, state.degraded_until)
         )
+        metrics.degraded(self.project_id)
         log.warning(
             "Clarity failed every attempt with HTTP 5xx for project %s. To save the project's "
             "calls, no task calls it until %s; the first call then is a probe.",
@@ -489,3 +495,6 @@ class QuotaLedger:
         self.store.save(
             write_document(state, project_id=self.project_id, settings=self.settings.to_json())
         )
+        spent = sum(self._counts_at(r, now) for r in state.calls)
+        left = self._available_at(state, now)
+        metrics.ledger_changed(self.project_id, spent=spent, remaining=left)
