@@ -236,7 +236,9 @@ def read_before_call(path: ObjectStoragePath, *, what: str) -> bytes | None:
     :raises ClarityRequestError: the location cannot be read, with what to check.
     """
     shown = _without_userinfo(str(path))
-    bucket = "" if is_local(path) else str(getattr(path, "bucket", "") or "")
+    # The first part of the fsspec path, not ``path.bucket``: on Airflow 3.1 (universal-pathlib
+    # 0.2) that still carries the connection id, "aws_default@my-bucket".
+    bucket = "" if is_local(path) else path.path.split("/", 1)[0]
     try:
         data = read_bytes_or_none(path)
         if data is None and bucket:

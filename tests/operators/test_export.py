@@ -23,6 +23,7 @@ from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_clarity import _storage, normalize
+from airflow_provider_clarity._snapshot import raw_variable_key
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
     ClarityQuotaExceededError,
@@ -32,6 +33,7 @@ from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from airflow_provider_clarity.version_compat import (
+    HAS_TASK_STATE_STORE,
     AirflowRescheduleException,
     AirflowSkipException,
     TaskDeferred,
@@ -368,11 +370,27 @@ def test_raw_location_folder_names_the_file_after_the_task_instance(
 
 
 def test_without_any_place_to_keep_raw_it_warns_and_still_exports(
-    conn: str, clarity_emulator: ClarityEmulator, task_log: Any
+    conn: str, clarity_emulator: ClarityEmulator, task_log: Any, airflow_db: Path
 ) -> None:
-    records = ClarityExportOperator(task_id="export").execute(make_context(with_state_store=False))
+    from airflow.models.variable import Variable
+
+    context = make_context(with_state_store=False)
+    records = ClarityExportOperator(task_id="export").execute(context)
     assert records
-    assert "Set raw_location (or destination) to keep it" in task_log()
+    if HAS_TASK_STATE_STORE:
+        assert "Set raw_location (or destination) to keep it" in task_log()
+        return
+    # Airflow 3.1 and 3.2 have no task state store: a Variable of the task instance keeps it.
+    key = raw_variable_key(context["ti"])
+    try:
+        again = ClarityExportOperator(task_id="export").execute(
+            make_context(with_state_store=False)
+        )
+        assert len(again) == len(records)
+        assert clarity_emulator.total_requests() == 1
+        assert "Set raw_location" not in task_log()
+    finally:
+        Variable.delete(key)
 
 
 def test_dimension_fallback_is_kept_and_not_called_again(
@@ -625,7 +643,7 @@ def _write_dag(folder: Path, dag_id: str, body: str) -> Path:
     return path
 
 
-def test_dag_retry_after_normalisation_failure_reuses_the_task_state_store(
+def test_dag_retry_after_normalisation_failure_reuses_the_kept_answer(
     clarity_connection: str,
     clarity_emulator: ClarityEmulator,
     variable_ledger: QuotaLedger,
@@ -663,7 +681,11 @@ def test_dag_retry_after_normalisation_failure_reuses_the_task_state_store(
     assert failures == [1]
     assert clarity_emulator.total_requests() == 1
     assert variable_ledger.remaining() == 9
-    assert "Reusing the raw snapshot kept at the task state store" in task_log()
+    # Airflow 3.3 keeps it in the task state store; 3.1 and 3.2 in a Variable of its own.
+    kept_at = (
+        "the task state store" if HAS_TASK_STATE_STORE else "the Airflow Variable 'clarity_raw__"
+    )
+    assert f"Reusing the raw snapshot kept at {kept_at}" in task_log()
     with create_session() as session:
         rows = session.query(XComModel).filter_by(dag_id="clarity_retry_test", run_id=run.run_id)
         values = [row.value for row in rows]
