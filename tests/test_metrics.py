@@ -86,37 +86,35 @@ def listener() -> Iterator[StatsdListener]:
         server.sock.close()
 
 
+def _statsd_env(port: int, **metrics_env: str) -> dict[str, str]:
+    return {
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(port),
+        **metrics_env,
+    }
+
+
 def _run_probe_dag(tmp_path: Path, port: int, **metrics_env: str) -> None:
     """The probe DAG in a fresh process, StatsD pointed at ``port``: 3 calls, a 429 last."""
     with ClarityEmulator(daily_limit=2) as emulator:
-        _run_dag_file(
-            emulator,
-            tmp_path,
-            {
-                "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-                "AIRFLOW__METRICS__STATSD_PORT": str(port),
-                **metrics_env,
-            },
-        )
+        token = emulator.issue_token(PROJECT, expires_in=timedelta(days=1))
+        env = _statsd_env(port, **metrics_env)
+        env["AIRFLOW_CONN_CLARITY_DEFAULT"] = emulator.airflow_conn_json(token, project_id=PROJECT)
+        _run_dag_file(DAG_SOURCE.format(base=(tmp_path / "out").as_uri()), env)
         assert emulator.total_requests() == 3
 
 
-def _run_dag_file(emulator: ClarityEmulator, tmp_path: Path, metrics_env: dict[str, str]) -> None:
+def _run_dag_file(source: str, env: dict[str, str]) -> None:
+    """``python dag_file.py`` (its ``__main__`` runs ``dag.test()``) in the dags folder."""
     from airflow.models.variable import Variable
 
-    token = emulator.issue_token(PROJECT, expires_in=timedelta(days=1))
-    dag_file = DAGS_FOLDER / "clarity_metrics_probe.py"
-    dag_file.write_text(DAG_SOURCE.format(base=(tmp_path / "out").as_uri()))
-    env = {
-        **os.environ,
-        "AIRFLOW_CONN_CLARITY_DEFAULT": emulator.airflow_conn_json(token, project_id=PROJECT),
-        **metrics_env,
-    }
+    dag_file = DAGS_FOLDER / "clarity_metrics_dag.py"
+    dag_file.write_text(source)
     Variable.delete(ledger_key(PROJECT))
     try:
         result = subprocess.run(
             [sys.executable, str(dag_file)],
-            env=env,
+            env={**os.environ, **env},
             capture_output=True,
             text=True,
             timeout=300,
@@ -184,39 +182,43 @@ def test_nothing_is_sent_when_metrics_are_off(
     assert listener.lines() == []
 
 
-LEDGER_EVENTS = """
-from datetime import timedelta
+LEDGER_DAG = """
+from datetime import datetime, timedelta
 
-from airflow_provider_clarity.quota.ledger import QuotaLedger
-from airflow_provider_clarity.quota.store import MemoryLedgerStore
+from airflow.sdk import DAG, task
 
-ledger = QuotaLedger(
-    "{project}", daily_limit=2, store=MemoryLedgerStore(), caller="dag/task/run/-1",
-    degraded_cooldown_seconds=600,
-)
-ledger.before_call()
-ledger.after_call(None, "401")
-ledger.before_call()
-ledger.after_call(None, "connection_refused")
-ledger.mark_degraded()
-ledger.wake_at(floor=timedelta(seconds=30), spacing=timedelta(seconds=60))
+with DAG("clarity_metrics_ledger", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+    @task
+    def ledger_events():
+        from airflow_provider_clarity.quota.ledger import QuotaLedger
+        from airflow_provider_clarity.quota.store import MemoryLedgerStore
+
+        ledger = QuotaLedger(
+            "{project}", daily_limit=2, store=MemoryLedgerStore(), degraded_cooldown_seconds=600
+        )
+        ledger.before_call()
+        ledger.after_call(None, "401")
+        ledger.before_call()
+        ledger.after_call(None, "connection_refused")
+        ledger.mark_degraded()
+        ledger.wake_at(floor=timedelta(seconds=30), spacing=timedelta(seconds=60))
+
+    ledger_events()
+
+if __name__ == "__main__":
+    print("RUN_STATE", dag.test().state)
 """
 
 
 def test_uncharged_outcomes_waits_and_cool_downs_are_counted(
     airflow_db: Path, listener: StatsdListener
 ) -> None:
-    env = {
-        **os.environ,
-        "AIRFLOW__METRICS__STATSD_ON": "True",
-        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
-        "AIRFLOW__METRICS__STATSD_PORT": str(listener.port),
-    }
-    code = LEDGER_EVENTS.format(project=PROJECT)
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    """The ledger's other events, from a task (where Airflow sets up its metrics client)."""
+    _run_dag_file(
+        LEDGER_DAG.format(project=PROJECT),
+        _statsd_env(listener.port, AIRFLOW__METRICS__STATSD_ON="True"),
     )
-    assert result.returncode == 0, result.stderr[-4000:]
 
     lines = _clarity(listener.lines())
     per_project = [line for line in lines if f".{PROJECT}:" in line]
