@@ -213,6 +213,18 @@ def test_every_install_page_says_the_package_is_not_published_yet_in_one_wording
     assert _one_line(PIP_NOTE) in _one_line(text)
 
 
+@pytest.fixture
+def fresh_demo_ledger(airflow_db: Path) -> Iterator[None]:
+    """All of demo-project's calls free: its ledger Variable outlives the tests that spend them."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_clarity.quota import ledger_key
+
+    Variable.delete(ledger_key("demo-project"))
+    yield
+    Variable.delete(ledger_key("demo-project"))
+
+
 def _readme_first_dag() -> str:
     blocks = [b for b in PYTHON_BLOCK.findall(README.read_text()) if "with DAG(" in b]
     assert blocks, "README.md shows no DAG"
@@ -220,7 +232,7 @@ def _readme_first_dag() -> str:
 
 
 def test_readme_first_dag_runs_with_dag_test(
-    airflow_db: Path, clarity_emulator: Any, clarity_connection: str, tmp_path: Path
+    fresh_demo_ledger: None, clarity_emulator: Any, clarity_connection: str, tmp_path: Path
 ) -> None:
     """``with DAG(...) as dag:`` lets ``dag.test()`` run the README's DAG unedited."""
     import runpy
@@ -309,7 +321,7 @@ def test_the_examples_with_shown_output_are_found() -> None:
     ids=[n for n, _ in _blocks_with_shown_output()],
 )
 def test_an_example_prints_what_its_comments_show(
-    block: str, airflow_db: Path, clarity_connection: str
+    block: str, fresh_demo_ledger: None, clarity_connection: str
 ) -> None:
     """Run the example against the emulator; each ``print(...)  # x`` must print ``x``."""
     printed: list[str] = []
