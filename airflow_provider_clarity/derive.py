@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_clarity._api import (
+from airflow_provider_clarity.api_facts import (
     MAX_DIMENSIONS,
     ROW_CAP,
     SESSION_DIMENSIONS,

@@ -45,9 +45,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_clarity._api import ROW_CAP, VALID_DIMENSIONS
-from airflow_provider_clarity.coverage import window_of
+from airflow_provider_clarity.api_facts import ROW_CAP, VALID_DIMENSIONS
 from airflow_provider_clarity.exceptions import ClarityResponseError
+from airflow_provider_clarity.windows.overlap import window_of
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,15 +13,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from airflow_provider_clarity._api import (
+from airflow_provider_clarity.api_facts import (
     DIMENSION_ALIASES,
     DIMENSION_HINTS,
     MAX_DIMENSIONS,
     NUM_OF_DAYS,
     VALID_DIMENSIONS,
 )
-from airflow_provider_clarity._values import whole_number
 from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.windows.utc import whole_number
 
 __all__ = ["ClarityRequest", "check_dimensions", "parse_num_of_days", "valid_names"]
 

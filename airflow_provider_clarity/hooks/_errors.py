@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from airflow_provider_clarity._api import DEFAULT_HOST
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.api_facts import DEFAULT_HOST
+from airflow_provider_clarity.connection.settings import QuotaSettings, Window
+from airflow_provider_clarity.connection.token import GET_A_NEW_ONE, TokenCheck
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
     ClarityDimensionFallbackError,
@@ -31,8 +32,7 @@ from airflow_provider_clarity.hooks._transport import (
 )
 from airflow_provider_clarity.normalize import payload_problem
 from airflow_provider_clarity.request import ClarityRequest, valid_names
-from airflow_provider_clarity.settings import QuotaSettings, Window
-from airflow_provider_clarity.token import GET_A_NEW_ONE, TokenCheck
+from airflow_provider_clarity.windows.utc import utc_text
 
 __all__ = ["Where", "error_for_answer", "error_for_failure", "ignored_dimensions"]
 

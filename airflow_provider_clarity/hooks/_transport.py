@@ -17,9 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.auth import AuthBase
 
-from airflow_provider_clarity._api import API_ENDPOINT, DEFAULT_HOST
+from airflow_provider_clarity.api_facts import API_ENDPOINT, DEFAULT_HOST
+from airflow_provider_clarity.connection.token import scrub
 from airflow_provider_clarity.quota.records import Outcome
-from airflow_provider_clarity.token import scrub
 
 if TYPE_CHECKING:
     from requests import PreparedRequest

@@ -31,8 +31,16 @@ from requests.structures import CaseInsensitiveDict
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from airflow_provider_clarity import __version__
-from airflow_provider_clarity._api import API_ENDPOINT, DEFAULT_HOST, VALID_DIMENSIONS
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.api_facts import API_ENDPOINT, DEFAULT_HOST, VALID_DIMENSIONS
+from airflow_provider_clarity.connection.settings import QuotaSettings, Window, connection_extra
+from airflow_provider_clarity.connection.token import (
+    GET_A_NEW_ONE,
+    CleanToken,
+    TokenCheck,
+    clean_token,
+    inspect_token,
+    mask,
+)
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
     ClarityError,
@@ -53,15 +61,7 @@ from airflow_provider_clarity.hooks._transport import (
 )
 from airflow_provider_clarity.quota.context import missing_pool_note
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.settings import QuotaSettings, Window, connection_extra
-from airflow_provider_clarity.token import (
-    GET_A_NEW_ONE,
-    CleanToken,
-    TokenCheck,
-    clean_token,
-    inspect_token,
-    mask,
-)
+from airflow_provider_clarity.windows.utc import utc_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

@@ -15,9 +15,9 @@ from airflow.sdk import ObjectStoragePath
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
 from airflow.sdk.definitions._internal.mixins import ResolveMixin
 
-from airflow_provider_clarity._storage import refuse_folder_name
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.request import check_dimensions, parse_num_of_days
+from airflow_provider_clarity.utils.storage import refuse_folder_name
 
 __all__ = ["absolute_or_templated", "choice", "hours", "is_literal", "refuse_bad_literals"]
 

@@ -29,24 +29,8 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
-from airflow_provider_clarity import clock, coverage, normalize
-from airflow_provider_clarity._api import ROW_CAP
-from airflow_provider_clarity._formats import OUTPUT_FORMATS, encode
-from airflow_provider_clarity._lineage import emit_asset_event, openlineage_facets, outlet_for
-from airflow_provider_clarity._snapshot import (
-    RawSnapshot,
-    SnapshotStore,
-    UnkeptSnapshotStore,
-    store_for_task,
-    worker_local_note,
-)
-from airflow_provider_clarity._storage import (
-    asset_uri,
-    require_writable,
-    resolve_path,
-    write_atomic,
-)
-from airflow_provider_clarity._values import utc_iso
+from airflow_provider_clarity import normalize
+from airflow_provider_clarity.api_facts import ROW_CAP
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
     ClarityError,
@@ -60,8 +44,12 @@ from airflow_provider_clarity.operators._arguments import (
     hours,
     refuse_bad_literals,
 )
-from airflow_provider_clarity.operators._reuse import kept_snapshot
-from airflow_provider_clarity.partition import add_to_context
+from airflow_provider_clarity.outputs.formats import OUTPUT_FORMATS, encode
+from airflow_provider_clarity.outputs.lineage import (
+    emit_asset_event,
+    openlineage_facets,
+    outlet_for,
+)
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
@@ -69,12 +57,29 @@ from airflow_provider_clarity.quota import (
     warn_if_unsafe_pool,
 )
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.shared import SnapshotSharing, snapshot_age
+from airflow_provider_clarity.snapshots.index import SnapshotSharing, snapshot_age
+from airflow_provider_clarity.snapshots.raw import (
+    RawSnapshot,
+    SnapshotStore,
+    UnkeptSnapshotStore,
+    store_for_task,
+    worker_local_note,
+)
+from airflow_provider_clarity.snapshots.reuse import kept_snapshot
+from airflow_provider_clarity.utils.storage import (
+    asset_uri,
+    require_writable,
+    resolve_path,
+    write_atomic,
+)
 from airflow_provider_clarity.version_compat import (
     AirflowRescheduleException,
     AirflowSkipException,
     conf,
 )
+from airflow_provider_clarity.windows import clock, overlap
+from airflow_provider_clarity.windows.partition import add_to_context
+from airflow_provider_clarity.windows.utc import utc_iso
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -98,11 +103,11 @@ _MIN_WAIT = timedelta(seconds=30)
 _SPACING = timedelta(seconds=30)
 
 
-class ExportSummary(coverage.CoverageExtra):
+class ExportSummary(overlap.CoverageExtra):
     """What the operator returns to XCom when it wrote to a ``destination``.
 
     With the coverage keys: ``window_start``, ``window_end``, ``previous_window_end``,
-    ``overlap_minutes`` and ``gap_minutes`` (``coverage.py``).
+    ``overlap_minutes`` and ``gap_minutes`` (``windows/overlap.py``).
     """
 
     path: str
@@ -114,7 +119,7 @@ class ExportSummary(coverage.CoverageExtra):
     dimensions: list[str]
     possibly_truncated: list[str]
     calls_remaining: int | None
-    reused_from: str | None  # another task's raw snapshot this one reused (shared.py)
+    reused_from: str | None  # another task's raw snapshot this one reused (snapshots/index.py)
     project_id: str
 
 
@@ -193,7 +198,7 @@ class ClarityExportOperator(BaseOperator):
         reserve: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         xcom_warn_rows: int = 5000,
-        coverage_tolerance_minutes: int = coverage.DEFAULT_TOLERANCE_MINUTES,
+        coverage_tolerance_minutes: int = overlap.DEFAULT_TOLERANCE_MINUTES,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -498,15 +503,15 @@ class ClarityExportOperator(BaseOperator):
 
     def _coverage(
         self, context: Context, request: ClarityRequest, snapshot: RawSnapshot
-    ) -> coverage.Coverage:
+    ) -> overlap.Coverage:
         """This snapshot's window against the previous one of the request, from the ledger."""
         at, days = snapshot.exported_at, request.num_of_days
         try:
             ledger = self._call_ledger or self._ledger(context)
-            return coverage.from_ledger(ledger, request.describe(), at, days)
+            return overlap.from_ledger(ledger, request.describe(), at, days)
         except Exception as exc:
             self.log.warning("Could not read the Clarity quota ledger for coverage: %s", exc)
-            return coverage.compare(at, days, None)
+            return overlap.compare(at, days, None)
 
     def _calls_remaining(self, context: Context) -> int | None:
         """Calls left after this task, for the summary; ``None`` if the ledger is unreadable.
@@ -529,7 +534,7 @@ class ClarityExportOperator(BaseOperator):
         truncated: list[str],
         target: str,
         calls_remaining: int | None,
-        covered: coverage.Coverage,
+        covered: overlap.Coverage,
     ) -> None:
         per_metric = ", ".join(f"{name} {rows}" for name, rows in rows_per_metric.items())
         warning = (

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 from urllib.parse import quote
 
-from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.plan import MAX_RUNS, TaskPlan, collect, run_calls, timetable_summary
 from airflow_provider_clarity.quota import caller_label
 from airflow_provider_clarity.version_compat import following_run_info, next_run_info
+from airflow_provider_clarity.windows.utc import utc_iso
 
 #: How far ahead runs are read. A UTC day ends within 24 h; a rolling window longer than
 #: this is counted only this far (``until`` says so).

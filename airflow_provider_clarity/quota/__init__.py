@@ -14,6 +14,7 @@ The names below are the public surface; import them from here.
 
 from __future__ import annotations
 
+from airflow_provider_clarity.connection.settings import KEEP_AT_LEAST, QuotaSettings, Window
 from airflow_provider_clarity.quota.context import (
     DEFAULT_POOL,
     caller_label,
@@ -37,7 +38,6 @@ from airflow_provider_clarity.quota.store import (
     in_task,
     ledger_key,
 )
-from airflow_provider_clarity.settings import KEEP_AT_LEAST, QuotaSettings, Window
 
 PENDING = Outcome.PENDING
 

@@ -42,7 +42,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.connection.settings import (
+    DEFAULT_DEGRADED_COOLDOWN_SECONDS,
+    QuotaSettings,
+    Window,
+)
 from airflow_provider_clarity.exceptions import ClarityQuotaExceededError
 from airflow_provider_clarity.quota.context import current_caller
 from airflow_provider_clarity.quota.records import (
@@ -65,11 +69,7 @@ from airflow_provider_clarity.quota.store import (
     ledger_key,
 )
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.settings import (
-    DEFAULT_DEGRADED_COOLDOWN_SECONDS,
-    QuotaSettings,
-    Window,
-)
+from airflow_provider_clarity.windows.utc import utc_text
 
 __all__ = ["QuotaLedger"]
 

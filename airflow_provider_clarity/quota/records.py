@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.windows.utc import utc_iso
 
 __all__ = [
     "OUTSIDE_AIRFLOW",

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.connection.settings import QuotaSettings
 from airflow_provider_clarity.exceptions import ClarityDegradedError, ClarityQuotaExceededError
 from airflow_provider_clarity.quota.records import CallRecord
-from airflow_provider_clarity.settings import QuotaSettings
+from airflow_provider_clarity.windows.utc import utc_text
 
 __all__ = ["QuotaStatus", "exceeded_error", "never_message", "usage_text"]
 

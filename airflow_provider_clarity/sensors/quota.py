@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_clarity._values import utc_text, whole_number
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota import QuotaLedger
 from airflow_provider_clarity.version_compat import AirflowFailException, conf
+from airflow_provider_clarity.windows.utc import utc_text, whole_number
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
