@@ -21,7 +21,7 @@ from airflow_provider_clarity.api_facts import (
     VALID_DIMENSIONS,
 )
 from airflow_provider_clarity.exceptions import ClarityRequestError
-from airflow_provider_clarity.windows.utc import whole_number
+from airflow_provider_clarity.utils.numbers import whole_number
 
 __all__ = ["ClarityRequest", "check_dimensions", "parse_num_of_days", "valid_names"]
 

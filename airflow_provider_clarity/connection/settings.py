@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import Any
 
 from airflow_provider_clarity.exceptions import ClarityRequestError
-from airflow_provider_clarity.windows.utc import utc_text, whole_number
+from airflow_provider_clarity.utils.numbers import whole_number
+from airflow_provider_clarity.windows.utc import utc_text
 
 __all__ = [
     "DEFAULT_DAILY_LIMIT",

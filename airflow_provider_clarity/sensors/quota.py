@@ -12,8 +12,9 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota import QuotaLedger
+from airflow_provider_clarity.utils.numbers import whole_number
 from airflow_provider_clarity.version_compat import AirflowFailException, conf
-from airflow_provider_clarity.windows.utc import utc_text, whole_number
+from airflow_provider_clarity.windows.utc import utc_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

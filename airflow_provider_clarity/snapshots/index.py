@@ -41,8 +41,9 @@ from airflow_provider_clarity.quota.store import (
 )
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.snapshots.raw import PathSnapshotStore, RawSnapshot, SnapshotStore
+from airflow_provider_clarity.utils.numbers import whole_number
 from airflow_provider_clarity.utils.storage import LOCAL_PROTOCOLS, resolve_path
-from airflow_provider_clarity.windows.utc import utc_iso, whole_number
+from airflow_provider_clarity.windows.utc import utc_iso
 
 __all__ = [
     "INDEX_PREFIX",
