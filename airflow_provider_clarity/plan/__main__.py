@@ -2,6 +2,6 @@
 
 import sys
 
-from airflow_provider_clarity.plan import main
+from airflow_provider_clarity.plan.cli import main
 
 sys.exit(main())

@@ -22,18 +22,6 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_clarity.exceptions import ClarityRequestError
 
-__all__ = [
-    "LOCAL_PROTOCOLS",
-    "asset_uri",
-    "current_umask",
-    "is_local",
-    "read_before_call",
-    "read_bytes_or_none",
-    "require_writable",
-    "resolve_path",
-    "write_atomic",
-]
-
 LOCAL_PROTOCOLS = ("", "file", "local")
 
 # Which pip extra provides the filesystem for a scheme, for the error a user sees.
@@ -49,6 +37,11 @@ _EXTRA_FOR_SCHEME = {
 def is_local(path: ObjectStoragePath) -> bool:
     """True for paths on the worker's own disk (``file://`` or a bare absolute path)."""
     return path.protocol in LOCAL_PROTOCOLS
+
+
+def is_local_uri(text: str) -> bool:
+    """``is_local`` for a location not yet made a path: a bare path, ``file://``, ``local://``."""
+    return (text.split("://", 1)[0] if "://" in text else "") in LOCAL_PROTOCOLS
 
 
 def resolve_path(
