@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_clarity.plugins import quota_page
 from airflow_provider_clarity.plugins.page_data import report
+from airflow_provider_clarity.plugins.quota_page.tables import MAX_SCHEDULED_ROWS
 from airflow_provider_clarity.plugins.quota_schedule import read_schedule
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing import ClarityEmulator
@@ -359,5 +360,5 @@ def test_a_dag_catching_up_lists_its_first_runs_and_counts_them_all() -> None:
     assert scheduled["over_by"] == 168 - settings.capacity
     html = quota_page.render(data)
     rows = html.count('<tr class="run">')
-    assert rows == quota_page.MAX_SCHEDULED_ROWS
+    assert rows == MAX_SCHEDULED_ROWS
     assert f"and {168 - rows} more: the JSON endpoint lists them all" in html
