@@ -1,4 +1,4 @@
-"""``airflow clarity usage <conn_id | project_id>`` and ``airflow clarity plan [DAGS_FOLDER]``.
+"""The ``airflow clarity`` commands: ``usage`` (who spent a project's calls) and ``plan``.
 
 Registered through the provider info's ``cli`` entry; the commands run the same code as
 ``python -m airflow_provider_clarity.quota usage`` and ``python -m airflow_provider_clarity.plan``.
@@ -22,7 +22,7 @@ def usage(args: argparse.Namespace) -> None:
 
 def plan(args: argparse.Namespace) -> None:
     """Print each project's Clarity calls per day from the DAGs; exit 1 when over budget."""
-    from airflow_provider_clarity.plan import main
+    from airflow_provider_clarity.plan.cli import main
 
     status = main([args.dags_folder] if args.dags_folder else [])
     if status:

@@ -1,26 +1,13 @@
 """Clarity's wire facts: endpoint, dimensions, audience, row cap, aliases.
 
-STYLE: constants only, no behaviour and no imports from this package. Everything that must
-agree with what the live Data Export API accepts or sends is spelled once, here, and read by
-``request.py``, ``token.py``, ``hooks/clarity.py``, ``normalize.py`` and ``derive.py``. The
-emulator (``testing/``) keeps its own dimension list on purpose: it plays Clarity's side, so
-a wrong list here is caught by the tests instead of being mirrored.
+Constants only, no behaviour and no imports from this package. Everything that must agree
+with what the live Data Export API accepts or sends is spelled once, here, and read by
+``request.py``, ``connection/token.py``, ``hooks/clarity.py``, ``normalize.py`` and
+``derive.py``. The emulator (``testing/``) keeps its own dimension list on purpose: it plays
+Clarity's side, so a wrong list here is caught by the tests instead of being mirrored.
 """
 
 from __future__ import annotations
-
-__all__ = [
-    "API_ENDPOINT",
-    "CLARITY_AUDIENCE",
-    "DEFAULT_HOST",
-    "DIMENSION_ALIASES",
-    "DIMENSION_HINTS",
-    "MAX_DIMENSIONS",
-    "NUM_OF_DAYS",
-    "ROW_CAP",
-    "SESSION_DIMENSIONS",
-    "VALID_DIMENSIONS",
-]
 
 DEFAULT_HOST = "https://www.clarity.ms"
 API_ENDPOINT = "/export-data/api/v1/project-live-insights"

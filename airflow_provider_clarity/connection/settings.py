@@ -1,6 +1,6 @@
 """Connection extras -> frozen ``QuotaSettings``, the ``Window`` enum, and the reset rules.
 
-STYLE: the one place that decides when a Clarity call stops counting and when the quota is
+The one place that decides when a Clarity call stops counting and when the quota is
 back. The hook reads the settings from its connection, the ledger counts with them, and the
 hook's 429 message, the ledger's refusals, the operator's wait and the sensor all use the
 same ``next_day_start`` / ``reset_after_429``, so one run never shows two reset times.
@@ -24,16 +24,8 @@ from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.utils.numbers import whole_number
 from airflow_provider_clarity.windows.utc import utc_text
 
-__all__ = [
-    "DEFAULT_DAILY_LIMIT",
-    "DEFAULT_DEGRADED_COOLDOWN_SECONDS",
-    "DEFAULT_MAX_SNAPSHOT_AGE_SECONDS",
-    "KEEP_AT_LEAST",
-    "QuotaSettings",
-    "Window",
-    "connection_extra",
-]
-
+#: The connection every Clarity operator, sensor and hook uses when none is named.
+DEFAULT_CONN_ID = "clarity_default"
 DEFAULT_DAILY_LIMIT = 10
 #: How long the ledger lets other tasks wait after Clarity failed every attempt with a 5xx.
 DEFAULT_DEGRADED_COOLDOWN_SECONDS = 1800
@@ -196,7 +188,7 @@ class QuotaSettings:
         return self if reserve is None else replace(self, reserve=reserve)
 
     def to_json(self) -> dict[str, Any]:
-        """The ``settings`` object stored in the ledger document (``records.SCHEMA_VERSION``)."""
+        """The ``settings`` object of the ledger document (``LEDGER_DOCUMENT_VERSION``)."""
         return {
             "daily_limit": self.daily_limit,
             "reserve": self.reserve,

@@ -1,6 +1,6 @@
 """A Clarity API token's claims, read offline.
 
-STYLE: what can be told about a token without calling Clarity (each call is one of ten a
+What can be told about a token without calling Clarity (each call is one of ten a
 day): is it a JWT, is it for the Data Export audience, which project it names, when it
 expires. The signature is never checked (only Clarity can), and nothing here ever puts the
 token, or any part of it, into a message.
@@ -19,18 +19,6 @@ from typing import Any
 
 from airflow_provider_clarity.api_facts import CLARITY_AUDIENCE
 from airflow_provider_clarity.windows.utc import utc_text
-
-__all__ = [
-    "GET_A_NEW_ONE",
-    "SCRUB_MIN_RUN",
-    "CleanToken",
-    "TokenCheck",
-    "clean_token",
-    "inspect_token",
-    "mask",
-    "scrub",
-    "unverified_jwt",
-]
 
 #: The fix for every token problem; the caller appends where the token lives.
 GET_A_NEW_ONE = (

@@ -1,6 +1,6 @@
 """Turn Clarity's answers and failed attempts into exceptions a user can act on.
 
-STYLE: words only; ``hooks/clarity.py`` decides what to send and when to stop, this module
+``hooks/clarity.py`` decides what to send and when to stop, this module
 says what went wrong and what to do. Every message names where to fix the problem and
 whether a call was spent. Bodies are shown only through ``excerpt``, which scrubs the
 token.
@@ -23,6 +23,7 @@ from airflow_provider_clarity.exceptions import (
     ClarityRequestError,
     ClarityResponseError,
     ClarityServerError,
+    QuotaSource,
 )
 from airflow_provider_clarity.hooks._transport import (
     AttemptFailed,
@@ -33,8 +34,6 @@ from airflow_provider_clarity.hooks._transport import (
 from airflow_provider_clarity.normalize import payload_problem
 from airflow_provider_clarity.request import ClarityRequest, valid_names
 from airflow_provider_clarity.windows.utc import utc_text
-
-__all__ = ["Where", "error_for_answer", "error_for_failure", "ignored_dimensions"]
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,7 @@ def error_for_answer(
             f"with `python -m airflow_provider_clarity.quota usage {conn}`; to leave calls for "
             f"people and scripts outside Airflow, set the connection's 'reserve' extra.",
             reset_at=reset_at,
-            source="api",
+            source=QuotaSource.API,
         )
     body = excerpt(answer.body, where.token)  # only the answers below show their body
     if status >= 500:

@@ -10,9 +10,9 @@ Two steps, so a caller can keep Clarity's answer before anything can fail: ``fet
 sends (retrying what may get better) and returns the raw ``ClarityAnswer``; ``interpret``
 turns it into the payload or an exception. ``get_live_insights`` does both.
 
-STYLE: HTTP, retries, status -> exception. Request validation is ``request.py``, token
-reading ``token.py``, quota settings ``settings.py``, messages ``hooks/_errors.py``. The
-quota ledger is an observer passed in, never imported here.
+Request validation is ``request.py``, token reading ``connection/token.py``, quota settings
+``connection/settings.py``, messages ``hooks/_errors.py``. The quota ledger is an observer
+passed in, never imported here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from airflow_provider_clarity import __version__
 from airflow_provider_clarity.api_facts import API_ENDPOINT, DEFAULT_HOST, VALID_DIMENSIONS
-from airflow_provider_clarity.connection.settings import QuotaSettings, Window, connection_extra
+from airflow_provider_clarity.connection.settings import (
+    DEFAULT_CONN_ID,
+    QuotaSettings,
+    Window,
+    connection_extra,
+)
 from airflow_provider_clarity.connection.token import (
     GET_A_NEW_ONE,
     CleanToken,
@@ -123,7 +128,7 @@ class ClarityHook(HttpHook):
     """
 
     conn_name_attr = "clarity_conn_id"
-    default_conn_name = "clarity_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "clarity"
     hook_name = "Microsoft Clarity"
     default_host = DEFAULT_HOST

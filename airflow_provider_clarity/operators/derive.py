@@ -48,7 +48,7 @@ class ClarityDeriveOperator(BaseOperator):
     ui_color = "#e8f1fb"
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render with ``{{ clarity_day }}``, as the export operator does (``partition.py``)."""
+        """Render with ``{{ clarity_day }}`` (``windows.partition``), as exports do."""
         add_to_context(context)
         super().render_template_fields(context, jinja_env)
 

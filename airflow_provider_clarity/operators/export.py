@@ -9,10 +9,10 @@ The flow of one task instance, each step refusing before anything is spent when 
 5. call Clarity and write its answer, unchanged, to durable storage before anything else;
 6. normalise it and return it to XCom, or write it to object storage and emit an asset event.
 
-Where the raw snapshot is kept, and why there: ``_snapshot.store_for_task``. Which answers
-a re-run may reuse: ``_snapshot.RawSnapshot.reusable``.
+Where the raw snapshot is kept, and why there: ``snapshots.raw.store_for_task``. Which
+answers a re-run may reuse: ``snapshots.raw.RawSnapshot.reusable``.
 
-STYLE: thin. The operator validates, asks the hook, keeps the answer, hands the rows on;
+The operator is thin: it validates, asks the hook, keeps the answer, hands the rows on;
 each of those steps lives in the module that owns it.
 """
 
@@ -36,6 +36,7 @@ from airflow_provider_clarity.exceptions import (
     ClarityError,
     ClarityQuotaExceededError,
     ClarityRequestError,
+    QuotaSource,
 )
 from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.operators._arguments import (
@@ -79,7 +80,7 @@ from airflow_provider_clarity.version_compat import (
 )
 from airflow_provider_clarity.windows import clock, overlap
 from airflow_provider_clarity.windows.partition import add_to_context
-from airflow_provider_clarity.windows.utc import utc_iso
+from airflow_provider_clarity.windows.utc import utc_iso, utc_text
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -237,7 +238,7 @@ class ClarityExportOperator(BaseOperator):
     # ------------------------------------------------------------------ execution
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render with ``{{ clarity_day }}``, the day a partition names (``partition.py``)."""
+        """Render with ``{{ clarity_day }}``, the day a partition names (``windows.partition``)."""
         add_to_context(context)
         super().render_template_fields(context, jinja_env)
 
@@ -281,7 +282,7 @@ class ClarityExportOperator(BaseOperator):
         if age <= window:
             return
         message = (
-            f"Clarity cannot serve this run's data: its interval ended at {end.isoformat()}, "
+            f"Clarity cannot serve this run's data: its interval ended at {utc_text(end)}, "
             f"{hours(age)} ago, but Clarity only returns the {hours(window)} before the call "
             f"and keeps no history (this happens on catch-up, backfill or a late retry). No "
             f"call was spent and nothing was written under this run's date. The next scheduled "
@@ -342,8 +343,8 @@ class ClarityExportOperator(BaseOperator):
         except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
             raise error from None
         why = {
-            "api": "Clarity answered 429",
-            "degraded": "Clarity is failing with HTTP 5xx; waiting out the cool-down",
+            QuotaSource.API: "Clarity answered 429",
+            QuotaSource.DEGRADED: "Clarity is failing with HTTP 5xx; waiting out the cool-down",
         }.get(error.source, "the quota ledger is spent")
         if self.on_quota_exhausted == "fail":
             text = str(error)
@@ -359,7 +360,7 @@ class ClarityExportOperator(BaseOperator):
         if self.on_quota_exhausted == "skip":
             raise AirflowSkipException(
                 f"No Clarity call left for project '{self.hook.project_id}' ({why}); it resets "
-                f"at {reset_at.isoformat()}. Calls spent in this window:\n{ledger.usage()}"
+                f"at {utc_text(reset_at)}. Calls spent in this window:\n{ledger.usage()}"
             )
         self.log.info(
             "No Clarity call left for project '%s' (%s); waiting until %s, %s. Calls spent in "

@@ -1,6 +1,6 @@
 """Encode a normalised table as Parquet, CSV, JSON Lines or JSON bytes.
 
-STYLE: one function per output, all reading the normaliser's typed output, so every
+One function per output, all reading the normaliser's typed output, so every
 format carries the same columns and types. pandas and pyarrow are imported only here,
 inside the functions, never when a DAG file is parsed.
 """
@@ -13,8 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_clarity import normalize
-
-__all__ = ["OUTPUT_FORMATS", "PARQUET_REQUEST_KEY", "PARQUET_VERSION_KEY", "encode"]
 
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl", "json")
 #: Parquet key-value metadata: the schema version, and the request the file answers (JSON).

@@ -1,6 +1,5 @@
 """Assets and lineage of what an export wrote: outlets, asset events, OpenLineage facets.
 
-STYLE: what Airflow and OpenLineage are told about an export's outputs, nothing else.
 OpenLineage is imported only when its facets are asked for.
 """
 
@@ -14,8 +13,6 @@ from airflow_provider_clarity.utils.storage import asset_uri, is_local
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
-
-__all__ = ["emit_asset_event", "openlineage_facets", "outlet_for"]
 
 
 def literal_asset(destination: Any) -> Asset | None:

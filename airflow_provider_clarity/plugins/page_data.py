@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from airflow_provider_clarity.connection.settings import Window
 from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport, task_instance_url
 from airflow_provider_clarity.quota import VARIABLE_PREFIX, QuotaLedger, QuotaStatus, ledger_key
+from airflow_provider_clarity.quota.context import split_caller_label
 from airflow_provider_clarity.windows.utc import utc_iso
 
 if TYPE_CHECKING:
@@ -65,30 +66,28 @@ class ProjectReport(TypedDict, total=False):
 
 
 def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC (``_values.utc_iso``), or ``None``."""
+    """ISO 8601 in UTC (``windows.utc.utc_iso``), or ``None``."""
     return None if moment is None else utc_iso(moment)
 
 
 def parse_caller(label: str, ui_base: str = "") -> Caller:
     """Split ``dag_id/task_id/run_id/map_index`` and link it to the task instance page.
 
-    Anything else (``outside-airflow``, a person's name) is returned as a label only. Run ids
-    may hold ``/``; dag and task ids cannot.
+    Anything else (``outside-airflow``, a person's name) is returned as a label only; the
+    split is ``quota.context.split_caller_label``, the inverse of the ledger's ``caller_label``.
     """
-    parts = label.split("/", 2)
-    if len(parts) == 3 and "/" in parts[2]:
-        run_id, _, index = parts[2].rpartition("/")
-        if run_id and index.lstrip("-").isdigit():
-            dag_id, task_id, map_index = parts[0], parts[1], int(index)
-            return Caller(
-                label=label,
-                dag_id=dag_id,
-                task_id=task_id,
-                run_id=run_id,
-                map_index=map_index,
-                url=task_instance_url(ui_base, dag_id, run_id, task_id, map_index),
-            )
-    return Caller(label=label, dag_id=None, task_id=None, run_id=None, map_index=None, url=None)
+    parts = split_caller_label(label)
+    if parts is None:
+        return Caller(label=label, dag_id=None, task_id=None, run_id=None, map_index=None, url=None)
+    dag_id, task_id, run_id, map_index = parts
+    return Caller(
+        label=label,
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        map_index=map_index,
+        url=task_instance_url(ui_base, dag_id, run_id, task_id, map_index),
+    )
 
 
 def _window(status: QuotaStatus) -> tuple[datetime, datetime]:

@@ -13,8 +13,6 @@ from airflow_provider_clarity.connection.settings import QuotaSettings
 from airflow_provider_clarity.quota.ledger import QuotaLedger
 from airflow_provider_clarity.quota.store import VariableLedgerStore, ledger_key
 
-__all__ = ["ledger_for", "main"]
-
 
 def ledger_for(target: str) -> tuple[QuotaLedger, str]:
     """The ledger for a connection id, else for a project id with its last stored settings.

@@ -45,16 +45,6 @@ from airflow_provider_clarity.utils.numbers import whole_number
 from airflow_provider_clarity.utils.storage import LOCAL_PROTOCOLS, resolve_path
 from airflow_provider_clarity.windows.utc import utc_iso
 
-__all__ = [
-    "INDEX_PREFIX",
-    "MAX_ENTRIES",
-    "SharedSnapshot",
-    "SnapshotIndex",
-    "SnapshotSharing",
-    "index_key",
-    "snapshot_age",
-]
-
 log = logging.getLogger(__name__)
 
 INDEX_PREFIX = "clarity_snapshots__"

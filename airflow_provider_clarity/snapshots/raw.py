@@ -45,18 +45,6 @@ from airflow_provider_clarity.utils.storage import (
     write_atomic,
 )
 
-__all__ = [
-    "FORMAT",
-    "STATE_STORE_KEY",
-    "PathSnapshotStore",
-    "RawSnapshot",
-    "SnapshotStore",
-    "TaskStateSnapshotStore",
-    "UnkeptSnapshotStore",
-    "store_for_task",
-    "worker_local_note",
-]
-
 log = logging.getLogger(__name__)
 
 FORMAT = "clarity-raw/1"

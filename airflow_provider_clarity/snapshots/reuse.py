@@ -9,8 +9,6 @@ from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.snapshots.raw import RawSnapshot, SnapshotStore
 
-__all__ = ["kept_snapshot"]
-
 
 def kept_snapshot(
     store: SnapshotStore,

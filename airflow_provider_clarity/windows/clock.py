@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-__all__ = ["Clock", "now", "use_clock"]
-
 Clock = Callable[[], datetime]
 
 

@@ -20,17 +20,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from airflow_provider_clarity.windows.overlap import DEFAULT_TOLERANCE_MINUTES, compare
-
-__all__ = ["Finding", "Window", "check", "main", "read_windows"]
 
 _COLUMNS = ["project_id", "dimensions", "window_start", "window_end"]
 
 
 @dataclass(frozen=True, order=True)
-class Window:
+class FileWindow:
     """One snapshot file's window."""
 
     project_id: str
@@ -40,14 +39,21 @@ class Window:
     path: str
 
 
+class FindingKind(StrEnum):
+    """What lies between two consecutive windows: a gap, or an overlap."""
+
+    GAP = "gap"
+    OVERLAP = "overlap"
+
+
 @dataclass(frozen=True)
 class Finding:
     """A gap or overlap between two consecutive windows of one project and breakdown."""
 
-    kind: str  # "gap" or "overlap"
+    kind: FindingKind
     minutes: int
-    earlier: Window
-    later: Window
+    earlier: FileWindow
+    later: FileWindow
 
     def describe(self) -> str:
         breakdown = self.later.dimensions or "(snapshot)"
@@ -58,14 +64,14 @@ class Finding:
         )
 
 
-def read_windows(root: str | Path) -> list[Window]:
+def read_windows(root: str | Path) -> list[FileWindow]:
     """The window of every Parquet file under ``root`` that carries the window columns.
 
     A file without them (written before this version) is skipped with a note on stderr.
     """
     import pyarrow.parquet as pq
 
-    windows: list[Window] = []
+    windows: list[FileWindow] = []
     for path in sorted(Path(root).rglob("*.parquet")):
         names = pq.read_schema(path).names
         if not set(_COLUMNS) <= set(names):
@@ -76,17 +82,19 @@ def read_windows(root: str | Path) -> list[Window]:
         table = pq.read_table(path, columns=_COLUMNS).to_pylist()
         for row in {tuple(row[c] for c in _COLUMNS) for row in table}:
             project_id, dimensions, start, end = row
-            windows.append(Window(project_id, dimensions, start, end, str(path.relative_to(root))))
+            windows.append(
+                FileWindow(project_id, dimensions, start, end, str(path.relative_to(root)))
+            )
     return sorted(windows)
 
 
 def check(
     root: str | Path, *, tolerance_minutes: int = DEFAULT_TOLERANCE_MINUTES
-) -> tuple[list[Window], list[Finding]]:
+) -> tuple[list[FileWindow], list[Finding]]:
     """All windows under ``root``, and the gaps and overlaps above ``tolerance_minutes``.
 
     Windows are compared in order of ``window_start`` within each project and breakdown,
-    with the same rule the operator reports at export time (``coverage.compare``).
+    with the same rule the operator reports at export time (``overlap.compare``).
     """
     windows = read_windows(root)
     findings: list[Finding] = []
@@ -95,7 +103,10 @@ def check(
             continue
         days = round((later.end - later.start).total_seconds() / 86400)
         covered = compare(later.end, days, earlier.end)
-        for kind, minutes in (("overlap", covered.overlap_minutes), ("gap", covered.gap_minutes)):
+        for kind, minutes in (
+            (FindingKind.OVERLAP, covered.overlap_minutes),
+            (FindingKind.GAP, covered.gap_minutes),
+        ):
             if minutes is not None and minutes > tolerance_minutes:
                 findings.append(Finding(kind, minutes, earlier, later))
     return windows, findings
@@ -111,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tolerance-minutes", type=int, default=DEFAULT_TOLERANCE_MINUTES)
     args = parser.parse_args(argv)
     windows, findings = check(args.root, tolerance_minutes=args.tolerance_minutes)
-    series: dict[tuple[str, str], list[Window]] = {}
+    series: dict[tuple[str, str], list[FileWindow]] = {}
     for window in windows:
         series.setdefault((window.project_id, window.dimensions), []).append(window)
     for (project_id, dimensions), found in series.items():

@@ -22,15 +22,6 @@ from airflow_provider_clarity.windows.utc import utc_iso
 if TYPE_CHECKING:
     from airflow_provider_clarity.quota import QuotaLedger
 
-__all__ = [
-    "DEFAULT_TOLERANCE_MINUTES",
-    "Coverage",
-    "CoverageExtra",
-    "compare",
-    "from_ledger",
-    "window_of",
-]
-
 #: Overlaps and gaps up to this many minutes are normal scheduling jitter, not warned about.
 DEFAULT_TOLERANCE_MINUTES = 15
 

@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-__all__ = ["CONTEXT_KEY", "add_to_context", "clarity_day", "day_for"]
-
 #: The template variable the export operator adds: ``{{ clarity_day }}``.
 CONTEXT_KEY = "clarity_day"
 _LEAD = timedelta(hours=12)

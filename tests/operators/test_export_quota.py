@@ -21,6 +21,7 @@ from airflow_provider_clarity.version_compat import (
     AirflowSkipException,
     TaskDeferred,
 )
+from airflow_provider_clarity.windows.utc import utc_text
 from tests.operators.fixtures import PROJECT, make_context, spend_ledger
 
 # ------------------------------------------------------------------ stale windows
@@ -93,7 +94,7 @@ def test_quota_exhausted_skip_says_when_and_who(
     with pytest.raises(AirflowSkipException) as info:
         op.execute(make_context())
     message = str(info.value)
-    assert ledger.next_reset().isoformat() in message
+    assert utc_text(ledger.next_reset()) in message
     assert "other_dag/other_task/run/-1" in message
     assert clarity_emulator.total_requests() == 0
 
