@@ -10,7 +10,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := --extra amazon --extra openlineage
 
-.PHONY: install lint format browser services package test demo docs screenshots bench clean
+.PHONY: install lint format browser services package compat compat-lock test demo docs screenshots bench clean
+
+# Older Airflow minors proven in `make test`, each as MINOR:PYTHON (see tests/compat/README.md).
+# The newest (uv.lock) runs the whole suite in .venv; `make package` installs it on 3.11 and 3.12.
+COMPAT := 3.1:3.11 3.2:3.12
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -42,11 +46,21 @@ services:
 package:
 	@UV="$(UV)" bash scripts/check_wheel.sh
 
+# For each older Airflow: an environment resolved as of its release, the wheel installed into it
+# with plain pip (Airflow's version must not change), then the suite but the Celery runs.
+compat:
+	@set -e; for pair in $(COMPAT); do UV="$(UV)" bash scripts/compat.sh $${pair%%:*} $${pair##*:}; done
+
+# Re-resolves tests/compat/airflow-*.txt as of each release date (needs the package index).
+compat-lock:
+	@UV="$(UV)" bash scripts/compat_lock.sh
+
 docs: install
 	$(BIN)/mkdocs build --strict --site-dir site
 
 test: install lint browser services docs package
 	$(BIN)/pytest
+	@$(MAKE) --no-print-directory compat
 
 # Regenerates docs/img from the real connection form and quota page in a real browser.
 screenshots: install browser
@@ -56,7 +70,7 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) .airflow-demo demo-output site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-compat .airflow-demo demo-output site .pytest_cache .mypy_cache .ruff_cache
 
 bench: install
 	$(BIN)/python benchmarks/run.py

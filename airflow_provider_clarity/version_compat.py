@@ -88,14 +88,16 @@ def next_run_info(timetable: Any, dag_model: Any) -> Any:
     ``None`` when none is planned."""
     if AIRFLOW_V_3_2_PLUS:
         return timetable.next_run_info_from_dag_model(dag_model=dag_model)
-    # 3.1: no Timetable.next_run_info_from_dag_model; the row holds the same two facts
-    from airflow.timetables.base import DagRunInfo, DataInterval
+    # 3.1: no Timetable.next_run_info_from_dag_model; the same two facts, read the same way
+    from airflow.models.dag import get_next_data_interval
+    from airflow.timetables.base import DagRunInfo
 
-    run_after = dag_model.next_dagrun_create_after
+    run_after = dag_model.next_dagrun_create_after  # a UtcDateTime column: aware already
     if run_after is None:
         return None
-    interval = dag_model.next_dagrun_data_interval or DataInterval.exact(run_after)
-    return DagRunInfo(run_after=run_after, data_interval=interval)
+    return DagRunInfo(
+        run_after=run_after, data_interval=get_next_data_interval(timetable, dag_model)
+    )
 
 
 def following_run_info(timetable: Any, last: Any, restriction: Any) -> Any:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the wheel and sdist from the tree, check what they ship, and install the wheel with
-# pip-compatible tooling into clean venvs on Python 3.11 and 3.12 (pyenv's, when present):
-# the provider must import and `airflow providers list` must show it. Dependencies are
+# plain pip into Airflow environments on Python 3.11 and 3.12 (pyenv's, when present): Airflow's
+# version must not change, the provider must import and `airflow providers list` must show it.
+# (The older Airflow minors get the same install check in `make compat`.) Dependencies are
 # pinned to uv.lock (exported as constraints), so the check is repeatable offline once
 # uv's cache is warm. A Python that is not installed is reported and skipped.
 set -euo pipefail
@@ -27,6 +28,11 @@ echo "check_wheel: built $(basename "$wheel") and $(basename "$sdist")"
 
 $UV export --quiet --frozen --no-dev --no-hashes --no-emit-project --all-extras -o "$WORK/constraints.txt"
 
+airflow_versions() {
+    "$1/bin/python" -m pip list --format=freeze 2>/dev/null |
+        grep -iE '^apache[-_]airflow([-_]core|[-_]task[-_]sdk)?==' | sort
+}
+
 for version in 3.11 3.12; do
     python=$(ls -d "$HOME"/.pyenv/versions/"$version".*/bin/python3 2>/dev/null | sort -V | tail -n 1 || true)
     if [ -z "$python" ]; then
@@ -38,8 +44,20 @@ for version in 3.11 3.12; do
     fi
     venv="$WORK/venv-$version"
     started=$SECONDS
-    $UV venv --quiet --python "$python" "$venv"
-    $UV pip install --quiet --python "$venv/bin/python" --constraint "$WORK/constraints.txt" "$wheel"
+    $UV venv --quiet --seed --python "$python" "$venv"
+    # An Airflow environment as a user has one (pinned to uv.lock), then the wheel with plain pip:
+    # installing the provider must leave Airflow's own packages as they were.
+    $UV pip install --quiet --python "$venv/bin/python" --constraint "$WORK/constraints.txt" \
+        apache-airflow apache-airflow-providers-http apache-airflow-providers-standard
+    before=$(airflow_versions "$venv")
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --constraint "$WORK/constraints.txt" "$wheel"
+    after=$(airflow_versions "$venv")
+    if [ "$before" != "$after" ]; then
+        echo "check_wheel: Python $version: installing the wheel changed Airflow:"
+        diff <(echo "$before") <(echo "$after") || true
+        exit 1
+    fi
     AIRFLOW_HOME="$WORK/home-$version" "$venv/bin/python" -c \
         "import airflow_provider_clarity as p, airflow_provider_clarity.operators.export; print(p.__version__)" >/dev/null
     listed=$(AIRFLOW_HOME="$WORK/home-$version" AIRFLOW__CORE__LOAD_EXAMPLES=False \

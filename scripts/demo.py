@@ -16,8 +16,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-AIRFLOW_HOME = REPO / ".airflow-demo"
-OUTPUT = REPO / "demo-output"
+# Overridable so `make compat` can run the same job on each older Airflow without touching yours.
+AIRFLOW_HOME = Path(os.environ.get("CLARITY_DEMO_AIRFLOW_HOME") or REPO / ".airflow-demo")
+OUTPUT = Path(os.environ.get("CLARITY_DEMO_OUTPUT") or REPO / "demo-output")
 DAG_ID = "clarity_daily_snapshot"
 BIN = Path(sys.executable).parent
 
@@ -45,7 +46,7 @@ def _summary() -> None:
     files = sorted(OUTPUT.rglob("*.parquet"))
     if not files:
         raise SystemExit(f"The demo wrote no Parquet file under {OUTPUT}")
-    print(f"\nWrote {len(files)} Parquet files under {OUTPUT.relative_to(REPO)}/:")
+    print(f"\nWrote {len(files)} Parquet files under {_shown(OUTPUT)}/:")
     for path in files:
         frame = pd.read_parquet(path)
         raw = path.with_name(path.stem + ".raw.json")
@@ -121,8 +122,13 @@ def main() -> None:
         print(f"Running DAG {DAG_ID} with `airflow dags test` ...", flush=True)
         _airflow(env, "dags", "test", DAG_ID, quiet=not os.environ.get("DEMO_VERBOSE"))
     _summary()
-    usage = f".venv/bin/python -m airflow_provider_clarity.quota usage {project}"
-    print(f"\nSee who spent today's calls: AIRFLOW_HOME=.airflow-demo {usage}")
+    usage = f"{_shown(BIN / 'python')} -m airflow_provider_clarity.quota usage {project}"
+    print(f"\nSee who spent today's calls: AIRFLOW_HOME={_shown(AIRFLOW_HOME)} {usage}")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the checkout when it is inside it (as the README writes paths)."""
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 if __name__ == "__main__":

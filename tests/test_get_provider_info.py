@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_clarity import __version__
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from airflow_provider_clarity.version_compat import AIRFLOW_V_3_2_PLUS, HAS_CONN_FIELDS
 
 HOOK_CLASS = "airflow_provider_clarity.hooks.clarity.ClarityHook"
 
@@ -29,9 +30,16 @@ def test_provider_is_discovered(providers_manager: Any) -> None:
     assert provider.data["name"] == "Microsoft Clarity"
 
 
-def test_clarity_connection_type_maps_to_the_hook(providers_manager: Any) -> None:
+def _task_runtime_hooks(providers_manager: Any) -> Any:
+    """The hooks the Task SDK resolves connections with (its own manager from Airflow 3.2)."""
+    if not AIRFLOW_V_3_2_PLUS:
+        return providers_manager.hooks
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
+    return ProvidersManagerTaskRuntime().hooks
+
+
+def test_clarity_connection_type_maps_to_the_hook(providers_manager: Any) -> None:
     [ui] = [
         meta
         for meta in providers_manager.iter_connection_type_hook_ui_metadata()
@@ -40,12 +48,19 @@ def test_clarity_connection_type_maps_to_the_hook(providers_manager: Any) -> Non
     assert ui.hook_name == "Microsoft Clarity"
     assert ui.hook_class_name == HOOK_CLASS
 
-    hook = ProvidersManagerTaskRuntime().hooks["clarity"]
+    hook = _task_runtime_hooks(providers_manager)["clarity"]
     assert hook is not None
     assert hook.hook_class_name == HOOK_CLASS
     assert hook.connection_id_attribute_name == "clarity_conn_id"
 
 
+NO_CONN_FIELDS = pytest.mark.skipif(
+    not HAS_CONN_FIELDS,
+    reason="provider conn-fields arrived in Airflow 3.2; on 3.1 the extras go in the Extra JSON",
+)
+
+
+@NO_CONN_FIELDS
 def test_conn_fields_are_registered(providers_manager: Any) -> None:
     widgets = providers_manager.connection_form_widgets
     project = widgets["extra__clarity__project_id"]
@@ -60,6 +75,7 @@ def test_conn_fields_are_registered(providers_manager: Any) -> None:
     assert not widgets["extra__clarity__daily_limit"].is_sensitive
 
 
+@NO_CONN_FIELDS
 def test_field_behaviours(providers_manager: Any) -> None:
     behaviour = providers_manager.field_behaviours["clarity"]
     assert set(behaviour["hidden_fields"]) == {"login", "schema", "port"}

@@ -154,7 +154,8 @@ class ClarityExportOperator(BaseOperator):
         ``json`` (one array).
     :param raw_location: where to keep the raw snapshot instead: a ``.json`` file URI, or a
         folder under which the operator names the file after the task instance. Without it
-        and without ``destination``, Airflow's task state store keeps it. Templated.
+        and without ``destination``, Airflow's task state store keeps it (on Airflow 3.1
+        and 3.2, which have none, an Airflow Variable of the task instance). Templated.
     :param force_refresh: call Clarity even when a kept snapshot answers the same request.
     :param max_snapshot_age: reuse another task's answer to the same request younger than this
         (seconds or ``timedelta``; 0: never); default: the connection's, else 1 h.
@@ -467,7 +468,7 @@ class ClarityExportOperator(BaseOperator):
         store = store_for_task(context, raw_location=self.raw_location, destination=destination)
         if isinstance(store, UnkeptSnapshotStore):
             self.log.warning(
-                "This Airflow has no task state store in the task context; the raw snapshot "
+                "This context has no task state store and no task instance; the raw snapshot "
                 "cannot be kept for retries. Set raw_location (or destination) to keep it."
             )
         elif (note := worker_local_note(store)) is not None:

@@ -25,6 +25,7 @@ the only way forward.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -33,9 +34,10 @@ from typing import Any, Protocol
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.exceptions import ClarityError, ClarityRequestError
 from airflow_provider_clarity.hooks._transport import ClarityAnswer
 from airflow_provider_clarity.quota import caller_label
+from airflow_provider_clarity.quota.store import VariableLedgerStore
 from airflow_provider_clarity.utils.storage import (
     is_local,
     read_before_call,
@@ -44,11 +46,14 @@ from airflow_provider_clarity.utils.storage import (
     resolve_path,
     write_atomic,
 )
+from airflow_provider_clarity.version_compat import HAS_TASK_STATE_STORE
 
 log = logging.getLogger(__name__)
 
 FORMAT = "clarity-raw/1"
 STATE_STORE_KEY = "clarity_raw_snapshot"
+#: Prefix of the Airflow Variables that keep raw answers where there is no task state store.
+RAW_VARIABLE_PREFIX = "clarity_raw__"
 
 
 @dataclass(frozen=True)
@@ -205,6 +210,55 @@ class TaskStateSnapshotStore:
         self._accessor.set(STATE_STORE_KEY, snapshot.to_json())
 
 
+class VariableSnapshotStore:
+    """Airflow 3.1 and 3.2 have no task state store: an Airflow Variable per task instance.
+
+    Variables live in the metadata database (or the secrets backend's writable part), every
+    worker reads them through the Execution API, and a retry or a cleared re-run of the same
+    task instance finds the answer by its key (``raw_variable_key``). They are not pruned:
+    delete ``clarity_raw__*`` Variables you no longer need, or set ``raw_location``. On Airflow
+    3.3 the task state store is used instead, with its own retention.
+    """
+
+    def __init__(self, ti: Any, *, task_label: str) -> None:
+        key = raw_variable_key(ti)
+        self._variable = VariableLedgerStore(
+            key,
+            description=(
+                f"Clarity's raw answer for {task_label}, kept so a retry or re-run reuses it "
+                f"instead of spending a call (airflow-provider-clarity). Safe to delete once "
+                f"the task succeeded and nobody will re-run it."
+            ),
+        )
+        self.location = f"the Airflow Variable {key!r} ({task_label})"
+
+    def load(self) -> RawSnapshot | None:
+        try:
+            envelope = self._variable.load()
+        except ClarityError:  # not JSON: not ours to trust, so fetch again (as for a file)
+            envelope = None
+        snapshot = RawSnapshot.from_json(envelope)
+        if envelope is not None and snapshot is None:
+            log.warning("%s is not a %s raw snapshot; ignoring it.", self.location, FORMAT)
+        return snapshot
+
+    def save(self, snapshot: RawSnapshot) -> None:
+        self._variable.save(snapshot.to_json())
+
+
+def raw_variable_key(ti: Any) -> str:
+    """The Variable that keeps ``ti``'s raw answer: ``clarity_raw__<dag_id>__<digest>``.
+
+    The digest (of dag, run, task and map index) keeps it unique and within Airflow's 250
+    characters whatever the run id holds; the DAG id, cut to 150 characters, keeps it findable
+    in Admin > Variables.
+    """
+    map_index = getattr(ti, "map_index", -1)
+    identity = "\n".join(str(part) for part in (ti.dag_id, ti.run_id, ti.task_id, map_index))
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+    return f"{RAW_VARIABLE_PREFIX}{str(ti.dag_id)[:150]}__{digest}"
+
+
 class UnkeptSnapshotStore:
     """No durable place is available: nothing is kept (the operator warns once about it)."""
 
@@ -234,7 +288,9 @@ def store_for_task(
        instance, so every try and re-run sees it, on real workers and under ``dag.test()``.
        XCom would not do: it is cleared when a task instance is retried or cleared, exactly
        when the snapshot is needed;
-    4. else nowhere (``UnkeptSnapshotStore``).
+    4. on Airflow 3.1 and 3.2, which have no task state store, an Airflow Variable per task
+       instance (``VariableSnapshotStore``), durable and readable from every worker;
+    5. else nowhere (``UnkeptSnapshotStore``): only outside a task instance.
 
     A file location is read once here, before any call: unreachable storage (credentials,
     a missing bucket) fails the task while nothing is spent, even with ``force_refresh``.
@@ -259,6 +315,8 @@ def store_for_task(
     accessor = context.get("task_state_store")
     if accessor is not None:
         return TaskStateSnapshotStore(accessor, task_label=caller_label(context["ti"]))
+    if not HAS_TASK_STATE_STORE and context.get("ti") is not None:
+        return VariableSnapshotStore(context["ti"], task_label=caller_label(context["ti"]))
     return UnkeptSnapshotStore()
 
 
