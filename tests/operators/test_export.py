@@ -388,7 +388,7 @@ def test_without_any_place_to_keep_raw_it_warns_and_still_exports(
         )
         assert len(again) == len(records)
         assert clarity_emulator.total_requests() == 1
-        assert "Set raw_location" not in task_log()
+        assert "cannot be kept for retries" not in task_log()
     finally:
         Variable.delete(key)
 
