@@ -35,13 +35,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_clarity._api import (
+from airflow_provider_clarity.api_facts import (
     MAX_DIMENSIONS,
     ROW_CAP,
     SESSION_DIMENSIONS,
     VALID_DIMENSIONS,
 )
 from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.normalize import COUNT_FIELDS
+from airflow_provider_clarity.utils.numbers import payload_decimal, payload_integer
 
 __all__ = ["DerivedPayload", "roll_up", "validate_roll_up"]
 
@@ -227,17 +229,18 @@ def _dimension_keys(row: Row, source: tuple[str, ...], block: str) -> dict[str, 
     return keys
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
+def _number(value: Any, field: str) -> float | None:
+    """``field``'s value read as the normaliser reads it, or ``None`` when it cannot be.
+
+    A count (``normalize.COUNT_FIELDS``) is read by ``payload_integer``, anything else by
+    ``payload_decimal``: a value the typed table would refuse is not summed here either.
+    """
+    try:
+        if _LIVE_NAME.get(field, field) in COUNT_FIELDS:
+            return float(payload_integer(value))
+        return payload_decimal(value)
+    except ValueError:
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def _as_count(value: float) -> str | int:
@@ -279,7 +282,7 @@ class _Accumulator:
             out = _out_name(field)
             seen.add(out)
             self.fields.setdefault(out, None)
-            number = _number(value)
+            number = _number(value, field)
             if field in SUMMED_FIELDS and number is not None:
                 self.sums[out] = self.sums.get(out, 0.0) + number
             elif field in _WEIGHTED and number is not None:
@@ -320,7 +323,7 @@ def _weight(kind: str, row: Row, humans: float | None) -> float | None:
     if kind == "humans":
         return humans
     field = "totalSessionCount" if kind == "row_sessions" else "sessionsCount"
-    return _number(row.get(field))
+    return _number(row.get(field), field)
 
 
 def _humans_by_group(
@@ -334,8 +337,8 @@ def _humans_by_group(
         for row in rows:
             keys = _dimension_keys(row, source, name)
             group = tuple(row[keys[d]] for d in source)
-            total = _number(row.get("totalSessionCount"))
-            bots = _number(row.get("totalBotSessionCount"))
+            total = _number(row.get("totalSessionCount"), "totalSessionCount")
+            bots = _number(row.get("totalBotSessionCount"), "totalBotSessionCount")
             value = None if total is None or bots is None else total - bots
             if group in humans:
                 before = humans[group]
@@ -346,7 +349,7 @@ def _humans_by_group(
 
 def _order_weight(row: Row) -> float:
     for field in ("totalSessionCount", "sessionsCount"):
-        number = _number(row.get(field))
+        number = _number(row.get(field), field)
         if number is not None:
             return number
     return 0.0

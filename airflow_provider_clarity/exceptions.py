@@ -12,9 +12,24 @@ call on each Airflow retry. ``ClarityServerError`` (Clarity or the network faili
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from airflow_provider_clarity.version_compat import AirflowException, AirflowFailException
+
+__all__ = [
+    "ClarityAuthError",
+    "ClarityDegradedError",
+    "ClarityDimensionFallbackError",
+    "ClarityError",
+    "ClarityPermanentError",
+    "ClarityPermissionError",
+    "ClarityQuotaExceededError",
+    "ClarityRequestError",
+    "ClarityResponseError",
+    "ClarityServerError",
+    "QuotaSource",
+]
 
 
 class ClarityError(AirflowException):
@@ -37,12 +52,20 @@ class ClarityRequestError(ClarityPermanentError):
     """The request is invalid: rejected locally before any call, or by Clarity with a 400."""
 
 
+class QuotaSource(StrEnum):
+    """Who refused a call: Clarity (a 429), the local ledger, or the ledger's 5xx cool-down."""
+
+    API = "api"
+    LEDGER = "ledger"
+    DEGRADED = "degraded"
+
+
 class ClarityQuotaExceededError(ClarityError):
     """No call may be made now: Clarity answered 429, or the local ledger says the day is spent.
 
     :param reset_at: when the quota is expected to be available again (UTC), if known.
-    :param source: ``"api"`` when Clarity answered 429, ``"ledger"`` when the local ledger
-        refused the call before anything was sent.
+    :param source: ``QuotaSource.API`` when Clarity answered 429, ``QuotaSource.LEDGER`` when
+        the local ledger refused the call before anything was sent.
     """
 
     def __init__(
@@ -50,7 +73,7 @@ class ClarityQuotaExceededError(ClarityError):
         message: str,
         *,
         reset_at: datetime | None = None,
-        source: str = "api",
+        source: QuotaSource = QuotaSource.API,
     ) -> None:
         super().__init__(message)
         self.reset_at = reset_at
@@ -61,7 +84,7 @@ class ClarityDegradedError(ClarityQuotaExceededError):
     """Clarity failed every attempt of a recent call with a 5xx: calls wait for a cool-down.
 
     ``reset_at`` is the end of the cool-down, when one probe call checks whether Clarity is
-    back. ``source`` is ``"degraded"``.
+    back. ``source`` is ``QuotaSource.DEGRADED``.
     """
 
 

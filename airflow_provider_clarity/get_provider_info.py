@@ -48,7 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                 "plugin-class": "airflow_provider_clarity.plugins.quota_plugin.ClarityQuotaPlugin",
             }
         ],
-        "cli": ["airflow_provider_clarity.cli.get_clarity_cli_commands"],
+        "cli": ["airflow_provider_clarity.airflow_commands.get_clarity_cli_commands"],
         "connection-types": [
             {
                 "connection-type": "clarity",

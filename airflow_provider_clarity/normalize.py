@@ -45,9 +45,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_clarity._api import ROW_CAP, VALID_DIMENSIONS
-from airflow_provider_clarity.coverage import window_of
+from airflow_provider_clarity.api_facts import ROW_CAP, VALID_DIMENSIONS
 from airflow_provider_clarity.exceptions import ClarityResponseError
+from airflow_provider_clarity.utils.numbers import payload_decimal, payload_integer
+from airflow_provider_clarity.windows.overlap import window_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +96,9 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("screen_name", _STR, "screenName"),
 )
 
+#: Live spellings of the fields read as counts (``payload_integer``); the rest are measures.
+COUNT_FIELDS: frozenset[str] = frozenset(live for _, kind, live in _FIELDS if kind == _INT)
+
 #: The metadata columns in order, mapped to their kind; each is present when given.
 METADATA_COLUMNS: dict[str, str] = {
     "project_id": _STR,
@@ -140,9 +144,6 @@ _SQUASHED: dict[str, str] = {
 
 _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
-_SIGNED_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def _snake_case(key: str) -> str:
@@ -173,46 +174,6 @@ def _describe(value: Any) -> str:
 # --- Coercion of known columns. Each returns the clean value or raises ValueError. ---
 
 
-def _parse_int_str(value: str) -> int:
-    # int() alone would also accept " 12", "1_000" and non-ASCII digits.
-    if not (value.isascii() and (value.isdigit() or _SIGNED_INT.fullmatch(value))):
-        raise ValueError
-    return int(value)
-
-
-def _coerce_int(value: Any) -> int:
-    kind = type(value)
-    if kind is str:
-        number = _parse_int_str(value)
-    elif kind is int:
-        number = value
-    elif kind is float and value.is_integer():
-        number = int(value)
-    else:
-        raise ValueError
-    if not _INT64_MIN <= number <= _INT64_MAX:
-        raise ValueError
-    return number
-
-
-def _coerce_float(value: Any) -> float | None:
-    kind = type(value)
-    if kind is float:
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            raise ValueError
-        return value
-    if kind is int:
-        return float(value)
-    if kind is str:
-        number = float(value.strip())
-        if not math.isfinite(number):
-            raise ValueError
-        return number
-    raise ValueError
-
-
 def _coerce_str(value: Any) -> str:
     kind = type(value)
     if kind is str:
@@ -223,8 +184,8 @@ def _coerce_str(value: Any) -> str:
 
 
 _COERCERS: dict[str, Callable[[Any], Any]] = {
-    _INT: _coerce_int,
-    _FLOAT: _coerce_float,
+    _INT: payload_integer,
+    _FLOAT: payload_decimal,
     _STR: _coerce_str,
 }
 _EXPECTED = {
@@ -428,7 +389,7 @@ def _check_exported_at(exported_at: datetime | str) -> datetime:
 
 def _check_num_of_days(num_of_days: int | str) -> int:
     try:
-        return _coerce_int(num_of_days)
+        return payload_integer(num_of_days)
     except ValueError:
         raise ValueError(f"num_of_days {num_of_days!r} is not an integer.") from None
 

@@ -1,6 +1,6 @@
 """Loose user input -> a validated ``ClarityRequest``.
 
-STYLE: the one place that knows what Clarity accepts as a request. Operators check their
+The one place that knows what Clarity accepts as a request. Operators check their
 literal arguments here at DAG parse time (``parse_num_of_days``, ``check_dimensions``) and
 build the request here at run time (``ClarityRequest.build``); the hook only sends what
 this module has validated. Nothing here does I/O.
@@ -13,17 +13,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from airflow_provider_clarity._api import (
+from airflow_provider_clarity.api_facts import (
     DIMENSION_ALIASES,
     DIMENSION_HINTS,
     MAX_DIMENSIONS,
     NUM_OF_DAYS,
     VALID_DIMENSIONS,
 )
-from airflow_provider_clarity._values import whole_number
 from airflow_provider_clarity.exceptions import ClarityRequestError
-
-__all__ = ["ClarityRequest", "check_dimensions", "parse_num_of_days", "valid_names"]
+from airflow_provider_clarity.utils.numbers import whole_number
 
 log = logging.getLogger(__name__)
 

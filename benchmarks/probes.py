@@ -160,10 +160,10 @@ def _clarity_runner(dimensions: tuple[str, ...]) -> Callable[[str], dict[str, An
 
     QuotaLedger.for_hook = classmethod(with_memory_store)  # type: ignore[method-assign,assignment]
     # The shared-snapshot index lives beside the ledger, in a Variable; in memory here too.
-    from airflow_provider_clarity import shared
+    from airflow_provider_clarity.snapshots import index as shared_index
 
     index = MemoryLedgerStore()
-    shared.VariableLedgerStore = lambda key, **_: index  # type: ignore[assignment,misc]
+    shared_index.VariableLedgerStore = lambda key, **_: index  # type: ignore[assignment,misc]
 
     def run(folder: str) -> dict[str, Any]:
         os.makedirs(folder)
@@ -351,9 +351,9 @@ def calls_probe() -> dict[str, Any]:
     ``Device``; the ledger and the shared-snapshot index are in memory (no API server)."""
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
-    from airflow_provider_clarity import shared
     from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
     from airflow_provider_clarity.operators.export import ClarityExportOperator
+    from airflow_provider_clarity.snapshots import index as shared_index
     from airflow_provider_clarity.testing.emulator import ClarityEmulator
 
     _clarity_runner(())  # puts the in-memory ledger and shared-snapshot index in place
@@ -387,7 +387,7 @@ def calls_probe() -> dict[str, Any]:
         )
         for side in ("baseline", "clarity"):
             with tempfile.TemporaryDirectory() as folder:
-                shared.VariableLedgerStore("index").data = None  # each plan starts empty
+                shared_index.VariableLedgerStore("index").data = None  # each plan starts empty
                 before = emulator.calls("bench")
                 if side == "baseline":
                     for dims in [(d,) for d in SINGLES] + list(PAIRS):
@@ -405,7 +405,7 @@ def calls_probe() -> dict[str, Any]:
                     "tables": tables(folder),
                 }
             with tempfile.TemporaryDirectory() as folder:
-                shared.VariableLedgerStore("index").data = None
+                shared_index.VariableLedgerStore("index").data = None
                 before = emulator.calls("bench")
                 for dag in ("team_1", "team_2", "team_3"):
                     export(

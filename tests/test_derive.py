@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_clarity.derive import DerivedPayload, roll_up, validate_roll_up
-from airflow_provider_clarity.exceptions import ClarityRequestError
+from airflow_provider_clarity.exceptions import ClarityRequestError, ClarityResponseError
 from airflow_provider_clarity.normalize import to_dataframe
 from airflow_provider_clarity.testing import ClarityEmulator
 from airflow_provider_clarity.testing.answers import WireStyle, answer
@@ -204,6 +204,22 @@ def test_an_empty_answer_rolls_up_to_empty_blocks() -> None:
     derived = roll_up(fine, ["Device", "OS"], ["Device"])
 
     assert list(derived) == fine
+
+
+def test_a_count_the_typed_table_refuses_is_not_summed_either() -> None:
+    fine = ClarityEmulator().payload("spaced", dimensions=("Device", "OS"))
+    traffic = next(b for b in fine if b["metricName"] == "Traffic")["information"]
+    row = traffic[0]
+    row["totalSessionCount"] = f" {row['totalSessionCount']}"
+    with pytest.raises(ClarityResponseError, match="totalSessionCount"):
+        to_dataframe(fine)
+
+    derived = roll_up(fine, ["Device", "OS"], ["Device"])
+
+    rolled = next(b for b in derived if b["metricName"] == "Traffic")["information"]
+    (target,) = [r for r in rolled if r["Device"] == row["Device"]]
+    assert target["totalSessionCount"] is None
+    assert "totalSessionCount" in derived.empty_fields
 
 
 # ---------------------------------------------------------------------- refusals

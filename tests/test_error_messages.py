@@ -33,7 +33,7 @@ from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from airflow_provider_clarity.version_compat import AirflowRescheduleException
-from tests.operators.test_export import conn, ledger_store, make_context, spend_ledger  # noqa: F401
+from tests.operators.fixtures import conn, ledger_store, make_context, spend_ledger  # noqa: F401
 
 PROJECT = "demo-project"
 GARBAGE = "my-clarity-password-123"  # what people paste when they expect a password

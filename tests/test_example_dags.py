@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from airflow_provider_clarity.operators.export import PARTITION_DAY, ClarityExportOperator
-from airflow_provider_clarity.partition import day_for
 from airflow_provider_clarity.quota import ledger_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from airflow_provider_clarity.windows.partition import day_for
 from tests.conftest import REPO_ROOT, S3_BUCKET
 
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"

@@ -30,3 +30,13 @@ def test_loading_the_quota_plugin_builds_no_web_app() -> None:
     later = ("fastapi", "airflow.api_fastapi.core_api.security", "airflow_provider_clarity.quota")
     loaded = _loaded_by_import("airflow_provider_clarity.plugins.quota_plugin", later + HEAVY)
     assert loaded == "", f"importing the quota plugin imported: {loaded}"
+
+
+def test_the_quota_page_counts_calls_without_the_plan_command() -> None:
+    # The page's schedule imports plan's counting modules; the command-line module (its
+    # argument parsing and report) stays out of the api-server.
+    command = ("airflow_provider_clarity.plan.cli",)
+    loaded = _loaded_by_import("airflow_provider_clarity.plugins.quota_schedule", command)
+    assert loaded == "", f"the quota page's schedule imported: {loaded}"
+    assert _loaded_by_import("airflow_provider_clarity.plan", command) == "", "plan loads it lazily"
+    assert _loaded_by_import(command[0], command) == command[0], "the walk sees the command"

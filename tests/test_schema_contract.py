@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_provider_clarity import normalize
-from airflow_provider_clarity._formats import PARQUET_VERSION_KEY, encode
+from airflow_provider_clarity.outputs.formats import PARQUET_VERSION_KEY, encode
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import REPO_ROOT
 

@@ -1,0 +1,1 @@
+"""The Airflow hook: ``ClarityHook`` and the pieces it owns (HTTP, retries, error words)."""

@@ -1,6 +1,6 @@
 """Turn Clarity's answers and failed attempts into exceptions a user can act on.
 
-STYLE: words only; ``hooks/clarity.py`` decides what to send and when to stop, this module
+``hooks/clarity.py`` decides what to send and when to stop, this module
 says what went wrong and what to do. Every message names where to fix the problem and
 whether a call was spent. Bodies are shown only through ``excerpt``, which scrubs the
 token.
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from airflow_provider_clarity._api import DEFAULT_HOST
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.api_facts import DEFAULT_HOST
+from airflow_provider_clarity.connection.settings import QuotaSettings, Window
+from airflow_provider_clarity.connection.token import GET_A_NEW_ONE, TokenCheck
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
     ClarityDimensionFallbackError,
@@ -22,6 +23,7 @@ from airflow_provider_clarity.exceptions import (
     ClarityRequestError,
     ClarityResponseError,
     ClarityServerError,
+    QuotaSource,
 )
 from airflow_provider_clarity.hooks._transport import (
     AttemptFailed,
@@ -31,10 +33,7 @@ from airflow_provider_clarity.hooks._transport import (
 )
 from airflow_provider_clarity.normalize import payload_problem
 from airflow_provider_clarity.request import ClarityRequest, valid_names
-from airflow_provider_clarity.settings import QuotaSettings, Window
-from airflow_provider_clarity.token import GET_A_NEW_ONE, TokenCheck
-
-__all__ = ["Where", "error_for_answer", "error_for_failure", "ignored_dimensions"]
+from airflow_provider_clarity.windows.utc import utc_text
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,7 @@ def error_for_answer(
             f"with `python -m airflow_provider_clarity.quota usage {conn}`; to leave calls for "
             f"people and scripts outside Airflow, set the connection's 'reserve' extra.",
             reset_at=reset_at,
-            source="api",
+            source=QuotaSource.API,
         )
     body = excerpt(answer.body, where.token)  # only the answers below show their body
     if status >= 500:

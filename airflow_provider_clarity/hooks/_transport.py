@@ -1,6 +1,6 @@
 """The hook's HTTP pieces: bearer auth, base URLs, one attempt's failure, body excerpts.
 
-STYLE: small, stateless helpers of ``hooks/clarity.py``; nothing here knows about quota or
+Small, stateless helpers of ``hooks/clarity.py``; nothing here knows about quota or
 Airflow. Nothing here may put the token into a repr, a message or an exception: a failure
 keeps only its class name and a short reason, never the requests exception (which holds
 the prepared request, ``Authorization`` header included).
@@ -17,25 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.auth import AuthBase
 
-from airflow_provider_clarity._api import API_ENDPOINT, DEFAULT_HOST
+from airflow_provider_clarity.api_facts import API_ENDPOINT, DEFAULT_HOST
+from airflow_provider_clarity.connection.token import scrub
 from airflow_provider_clarity.quota.records import Outcome
-from airflow_provider_clarity.token import scrub
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
-
-__all__ = [
-    "AttemptFailed",
-    "BearerAuth",
-    "ClarityAnswer",
-    "Hidden",
-    "base_url_from",
-    "excerpt",
-    "failure_for",
-    "is_loopback",
-    "is_retryable",
-    "without_query",
-]
 
 _EXCERPT_CHARS = 200
 

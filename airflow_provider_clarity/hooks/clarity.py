@@ -10,9 +10,9 @@ Two steps, so a caller can keep Clarity's answer before anything can fail: ``fet
 sends (retrying what may get better) and returns the raw ``ClarityAnswer``; ``interpret``
 turns it into the payload or an exception. ``get_live_insights`` does both.
 
-STYLE: HTTP, retries, status -> exception. Request validation is ``request.py``, token
-reading ``token.py``, quota settings ``settings.py``, messages ``hooks/_errors.py``. The
-quota ledger is an observer passed in, never imported here.
+Request validation is ``request.py``, token reading ``connection/token.py``, quota settings
+``connection/settings.py``, messages ``hooks/_errors.py``. The quota ledger is an observer
+passed in, never imported here.
 """
 
 from __future__ import annotations
@@ -31,8 +31,21 @@ from requests.structures import CaseInsensitiveDict
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from airflow_provider_clarity import __version__
-from airflow_provider_clarity._api import API_ENDPOINT, DEFAULT_HOST, VALID_DIMENSIONS
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.api_facts import API_ENDPOINT, DEFAULT_HOST, VALID_DIMENSIONS
+from airflow_provider_clarity.connection.settings import (
+    DEFAULT_CONN_ID,
+    QuotaSettings,
+    Window,
+    connection_extra,
+)
+from airflow_provider_clarity.connection.token import (
+    GET_A_NEW_ONE,
+    CleanToken,
+    TokenCheck,
+    clean_token,
+    inspect_token,
+    mask,
+)
 from airflow_provider_clarity.exceptions import (
     ClarityAuthError,
     ClarityError,
@@ -53,15 +66,7 @@ from airflow_provider_clarity.hooks._transport import (
 )
 from airflow_provider_clarity.quota.context import missing_pool_note
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.settings import QuotaSettings, Window, connection_extra
-from airflow_provider_clarity.token import (
-    GET_A_NEW_ONE,
-    CleanToken,
-    TokenCheck,
-    clean_token,
-    inspect_token,
-    mask,
-)
+from airflow_provider_clarity.windows.utc import utc_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -123,7 +128,7 @@ class ClarityHook(HttpHook):
     """
 
     conn_name_attr = "clarity_conn_id"
-    default_conn_name = "clarity_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "clarity"
     hook_name = "Microsoft Clarity"
     default_host = DEFAULT_HOST

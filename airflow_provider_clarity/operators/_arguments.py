@@ -1,6 +1,6 @@
 """The operator's arguments, checked when the DAG file is parsed.
 
-STYLE: refuse at parse time what would certainly fail at run time, so the user sees a
+Refuse at parse time what would certainly fail at run time, so the user sees a
 broken DAG at once instead of a failed task at the first run. Anything lazy (a template,
 an XComArg) is left for ``execute``, which checks it once rendered.
 """
@@ -15,11 +15,9 @@ from airflow.sdk import ObjectStoragePath
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
 from airflow.sdk.definitions._internal.mixins import ResolveMixin
 
-from airflow_provider_clarity._storage import refuse_folder_name
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.request import check_dimensions, parse_num_of_days
-
-__all__ = ["absolute_or_templated", "choice", "hours", "is_literal", "refuse_bad_literals"]
+from airflow_provider_clarity.utils.storage import refuse_folder_name
 
 
 def refuse_bad_literals(task_id: str, num_of_days: Any, dimensions: Any) -> None:

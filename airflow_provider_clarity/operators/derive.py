@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseOperator, ObjectStoragePath
 
 from airflow_provider_clarity import normalize
-from airflow_provider_clarity._lineage import literal_asset
-from airflow_provider_clarity._snapshot import PathSnapshotStore
-from airflow_provider_clarity._storage import resolve_path, write_atomic
 from airflow_provider_clarity.derive import DerivedPayload, roll_up
 from airflow_provider_clarity.exceptions import ClarityRequestError
-from airflow_provider_clarity.partition import add_to_context
+from airflow_provider_clarity.outputs.lineage import literal_asset
 from airflow_provider_clarity.request import ClarityRequest
+from airflow_provider_clarity.snapshots.raw import PathSnapshotStore
+from airflow_provider_clarity.utils.storage import resolve_path, write_atomic
+from airflow_provider_clarity.windows.partition import add_to_context
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,7 +48,7 @@ class ClarityDeriveOperator(BaseOperator):
     ui_color = "#e8f1fb"
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render with ``{{ clarity_day }}``, as the export operator does (``partition.py``)."""
+        """Render with ``{{ clarity_day }}`` (``windows.partition``), as exports do."""
         add_to_context(context)
         super().render_template_fields(context, jinja_env)
 

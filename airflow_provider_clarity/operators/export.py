@@ -9,10 +9,10 @@ The flow of one task instance, each step refusing before anything is spent when 
 5. call Clarity and write its answer, unchanged, to durable storage before anything else;
 6. normalise it and return it to XCom, or write it to object storage and emit an asset event.
 
-Where the raw snapshot is kept, and why there: ``_snapshot.store_for_task``. Which answers
-a re-run may reuse: ``_snapshot.RawSnapshot.reusable``.
+Where the raw snapshot is kept, and why there: ``snapshots.raw.store_for_task``. Which
+answers a re-run may reuse: ``snapshots.raw.RawSnapshot.reusable``.
 
-STYLE: thin. The operator validates, asks the hook, keeps the answer, hands the rows on;
+The operator is thin: it validates, asks the hook, keeps the answer, hands the rows on;
 each of those steps lives in the module that owns it.
 """
 
@@ -29,29 +29,14 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 # What Airflow's own templater treats as resolved at run time (XComArg, dag.param...).
 from airflow.sdk.definitions._internal.contextmanager import DagContext
 
-from airflow_provider_clarity import clock, coverage, normalize
-from airflow_provider_clarity._api import ROW_CAP
-from airflow_provider_clarity._formats import OUTPUT_FORMATS, encode
-from airflow_provider_clarity._lineage import emit_asset_event, openlineage_facets, outlet_for
-from airflow_provider_clarity._snapshot import (
-    RawSnapshot,
-    SnapshotStore,
-    UnkeptSnapshotStore,
-    store_for_task,
-    worker_local_note,
-)
-from airflow_provider_clarity._storage import (
-    asset_uri,
-    require_writable,
-    resolve_path,
-    write_atomic,
-)
-from airflow_provider_clarity._values import utc_iso
+from airflow_provider_clarity import normalize
+from airflow_provider_clarity.api_facts import ROW_CAP
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
     ClarityError,
     ClarityQuotaExceededError,
     ClarityRequestError,
+    QuotaSource,
 )
 from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.operators._arguments import (
@@ -60,8 +45,12 @@ from airflow_provider_clarity.operators._arguments import (
     hours,
     refuse_bad_literals,
 )
-from airflow_provider_clarity.operators._reuse import kept_snapshot
-from airflow_provider_clarity.partition import add_to_context
+from airflow_provider_clarity.outputs.formats import OUTPUT_FORMATS, encode
+from airflow_provider_clarity.outputs.lineage import (
+    emit_asset_event,
+    openlineage_facets,
+    outlet_for,
+)
 from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
@@ -69,12 +58,29 @@ from airflow_provider_clarity.quota import (
     warn_if_unsafe_pool,
 )
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.shared import SnapshotSharing, snapshot_age
+from airflow_provider_clarity.snapshots.index import SnapshotSharing, snapshot_age
+from airflow_provider_clarity.snapshots.raw import (
+    RawSnapshot,
+    SnapshotStore,
+    UnkeptSnapshotStore,
+    store_for_task,
+    worker_local_note,
+)
+from airflow_provider_clarity.snapshots.reuse import kept_snapshot
+from airflow_provider_clarity.utils.storage import (
+    asset_uri,
+    require_writable,
+    resolve_path,
+    write_atomic,
+)
 from airflow_provider_clarity.version_compat import (
     AirflowRescheduleException,
     AirflowSkipException,
     conf,
 )
+from airflow_provider_clarity.windows import clock, overlap
+from airflow_provider_clarity.windows.partition import add_to_context
+from airflow_provider_clarity.windows.utc import utc_iso, utc_text
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -98,11 +104,11 @@ _MIN_WAIT = timedelta(seconds=30)
 _SPACING = timedelta(seconds=30)
 
 
-class ExportSummary(coverage.CoverageExtra):
+class ExportSummary(overlap.CoverageExtra):
     """What the operator returns to XCom when it wrote to a ``destination``.
 
     With the coverage keys: ``window_start``, ``window_end``, ``previous_window_end``,
-    ``overlap_minutes`` and ``gap_minutes`` (``coverage.py``).
+    ``overlap_minutes`` and ``gap_minutes`` (``windows/overlap.py``).
     """
 
     path: str
@@ -114,7 +120,7 @@ class ExportSummary(coverage.CoverageExtra):
     dimensions: list[str]
     possibly_truncated: list[str]
     calls_remaining: int | None
-    reused_from: str | None  # another task's raw snapshot this one reused (shared.py)
+    reused_from: str | None  # another task's raw snapshot this one reused (snapshots/index.py)
     project_id: str
 
 
@@ -194,7 +200,7 @@ class ClarityExportOperator(BaseOperator):
         reserve: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         xcom_warn_rows: int = 5000,
-        coverage_tolerance_minutes: int = coverage.DEFAULT_TOLERANCE_MINUTES,
+        coverage_tolerance_minutes: int = overlap.DEFAULT_TOLERANCE_MINUTES,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -233,7 +239,7 @@ class ClarityExportOperator(BaseOperator):
     # ------------------------------------------------------------------ execution
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        """Render with ``{{ clarity_day }}``, the day a partition names (``partition.py``)."""
+        """Render with ``{{ clarity_day }}``, the day a partition names (``windows.partition``)."""
         add_to_context(context)
         super().render_template_fields(context, jinja_env)
 
@@ -277,7 +283,7 @@ class ClarityExportOperator(BaseOperator):
         if age <= window:
             return
         message = (
-            f"Clarity cannot serve this run's data: its interval ended at {end.isoformat()}, "
+            f"Clarity cannot serve this run's data: its interval ended at {utc_text(end)}, "
             f"{hours(age)} ago, but Clarity only returns the {hours(window)} before the call "
             f"and keeps no history (this happens on catch-up, backfill or a late retry). No "
             f"call was spent and nothing was written under this run's date. The next scheduled "
@@ -338,8 +344,8 @@ class ClarityExportOperator(BaseOperator):
         except ValueError:  # The reserve leaves Airflow no call at all: waiting cannot help.
             raise error from None
         why = {
-            "api": "Clarity answered 429",
-            "degraded": "Clarity is failing with HTTP 5xx; waiting out the cool-down",
+            QuotaSource.API: "Clarity answered 429",
+            QuotaSource.DEGRADED: "Clarity is failing with HTTP 5xx; waiting out the cool-down",
         }.get(error.source, "the quota ledger is spent")
         if self.on_quota_exhausted == "fail":
             text = str(error)
@@ -355,7 +361,7 @@ class ClarityExportOperator(BaseOperator):
         if self.on_quota_exhausted == "skip":
             raise AirflowSkipException(
                 f"No Clarity call left for project '{self.hook.project_id}' ({why}); it resets "
-                f"at {reset_at.isoformat()}. Calls spent in this window:\n{ledger.usage()}"
+                f"at {utc_text(reset_at)}. Calls spent in this window:\n{ledger.usage()}"
             )
         self.log.info(
             "No Clarity call left for project '%s' (%s); waiting until %s, %s. Calls spent in "
@@ -499,15 +505,15 @@ class ClarityExportOperator(BaseOperator):
 
     def _coverage(
         self, context: Context, request: ClarityRequest, snapshot: RawSnapshot
-    ) -> coverage.Coverage:
+    ) -> overlap.Coverage:
         """This snapshot's window against the previous one of the request, from the ledger."""
         at, days = snapshot.exported_at, request.num_of_days
         try:
             ledger = self._call_ledger or self._ledger(context)
-            return coverage.from_ledger(ledger, request.describe(), at, days)
+            return overlap.from_ledger(ledger, request.describe(), at, days)
         except Exception as exc:
             self.log.warning("Could not read the Clarity quota ledger for coverage: %s", exc)
-            return coverage.compare(at, days, None)
+            return overlap.compare(at, days, None)
 
     def _calls_remaining(self, context: Context) -> int | None:
         """Calls left after this task, for the summary; ``None`` if the ledger is unreadable.
@@ -530,7 +536,7 @@ class ClarityExportOperator(BaseOperator):
         truncated: list[str],
         target: str,
         calls_remaining: int | None,
-        covered: coverage.Coverage,
+        covered: overlap.Coverage,
     ) -> None:
         per_metric = ", ".join(f"{name} {rows}" for name, rows in rows_per_metric.items())
         warning = (

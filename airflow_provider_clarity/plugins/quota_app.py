@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 
 from airflow_provider_clarity.plugins import quota_page
-from airflow_provider_clarity.plugins.quota_report import report
+from airflow_provider_clarity.plugins.page_data import report
 from airflow_provider_clarity.quota import VARIABLE_PREFIX
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,10 @@
 """Calls still scheduled today: what the scheduler will run, read from the metadata DB.
 
-STYLE: the api-server's side of ``plan``: which unpaused DAGs hold exports (their
+The api-server's side of ``plan``: which unpaused DAGs hold exports (their
 serialized form, as the UI reads them), when the scheduler creates their next runs
 (``DagModel.next_dagrun_create_after``, then the DAG's timetable), and which export task
 instances of runs already created have not called yet. The counting (shared snapshots
-included) is ``plan.run_calls``; nothing here calls Clarity or imports a DAG file.
+included) is ``plan.count.run_calls``; nothing here calls Clarity or imports a DAG file.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 from urllib.parse import quote
 
-from airflow_provider_clarity._values import utc_iso
-from airflow_provider_clarity.plan import MAX_RUNS, TaskPlan, collect, run_calls, timetable_summary
+from airflow_provider_clarity.plan.collect import collect
+from airflow_provider_clarity.plan.count import run_calls
+from airflow_provider_clarity.plan.schedule import MAX_RUNS, timetable_summary
+from airflow_provider_clarity.plan.tasks import TaskKind, TaskPlan
 from airflow_provider_clarity.quota import caller_label
 from airflow_provider_clarity.version_compat import following_run_info, next_run_info
+from airflow_provider_clarity.windows.utc import utc_iso
 
 #: How far ahead runs are read. A UTC day ends within 24 h; a rolling window longer than
 #: this is counted only this far (``until`` says so).
@@ -224,7 +227,7 @@ def _clarity_dags(session: Any) -> list[tuple[Any, Any]]:
     from airflow.models.serialized_dag import SerializedDagModel
     from sqlalchemy import select
 
-    from airflow_provider_clarity.plan import task_kind
+    from airflow_provider_clarity.plan.tasks import task_kind
 
     models = {
         m.dag_id: m
@@ -275,13 +278,13 @@ def _pending(session: Any, dags: Sequence[tuple[Any, Any]]) -> list[Pending]:
     from airflow.models.taskinstance import TaskInstance as TI
     from sqlalchemy import or_, select
 
-    from airflow_provider_clarity.plan import task_kind
+    from airflow_provider_clarity.plan.tasks import task_kind
 
     exports = {
         (dag.dag_id, t.task_id): kind
         for _, dag in dags
         for t in dag.tasks
-        if (kind := task_kind(t)) in ("export", "mapped")
+        if (kind := task_kind(t)) in (TaskKind.EXPORT, TaskKind.MAPPED)
     }
     if not exports:
         return []
@@ -300,7 +303,8 @@ def _pending(session: Any, dags: Sequence[tuple[Any, Any]]) -> list[Pending]:
         for dag_id, task_id, run_id, map_index, state, started in session.execute(query)
         # A mapped export not expanded yet has one placeholder for an unknown number of
         # calls: it is listed as unknown instead (``TaskPlan.unknown_runs``).
-        if (kind := exports.get((dag_id, task_id))) and not (kind == "mapped" and map_index < 0)
+        if (kind := exports.get((dag_id, task_id)))
+        and not (kind == TaskKind.MAPPED and map_index < 0)
     ]
 
 
@@ -313,6 +317,6 @@ def read_schedule(
     models = {model.dag_id: model for model, _ in dags}
     runs_of = _runs_from_model(models, now, now + HORIZON)
     tasks = collect([dag for _, dag in dags], start=now, runs_of=runs_of)
-    exports = [t for t in tasks if t.kind == "export"]
+    exports = [t for t in tasks if t.kind == TaskKind.EXPORT]
     shown = None if readable is None else frozenset(readable)
     return Schedule(now, exports, _pending(session, dags), shown)

@@ -2,9 +2,9 @@
 
 A package of small modules, each with one job:
 
-- ``records.py``: ``CallRecord``, ``Outcome`` and the stored JSON document (version 1);
+- ``records.py``: ``CallRecord``, ``Outcome`` and the stored JSON document (version 2);
 - ``store.py``: where that document lives (a Variable, or memory) and ``ledger_key``;
-- ``ledger.py``: ``QuotaLedger``, which counts calls inside the windows ``settings.py`` defines;
+- ``ledger.py``: ``QuotaLedger``, which counts calls inside the windows of ``connection.settings``;
 - ``report.py``: the usage report and refusal messages, from a ``QuotaStatus``;
 - ``context.py``: the caller label of a task, and advice about the ``clarity_api`` pool;
 - ``cli.py`` / ``__main__.py``: ``python -m airflow_provider_clarity.quota usage <id>``.
@@ -14,6 +14,7 @@ The names below are the public surface; import them from here.
 
 from __future__ import annotations
 
+from airflow_provider_clarity.connection.settings import KEEP_AT_LEAST, QuotaSettings, Window
 from airflow_provider_clarity.quota.context import (
     DEFAULT_POOL,
     caller_label,
@@ -23,8 +24,8 @@ from airflow_provider_clarity.quota.context import (
 )
 from airflow_provider_clarity.quota.ledger import QuotaLedger
 from airflow_provider_clarity.quota.records import (
+    LEDGER_DOCUMENT_VERSION,
     OUTSIDE_AIRFLOW,
-    SCHEMA_VERSION,
     CallRecord,
     Outcome,
 )
@@ -37,9 +38,6 @@ from airflow_provider_clarity.quota.store import (
     in_task,
     ledger_key,
 )
-from airflow_provider_clarity.settings import KEEP_AT_LEAST, QuotaSettings, Window
-
-PENDING = Outcome.PENDING
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,16 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     return run(argv)
 
 
-WINDOWS = tuple(window.value for window in Window)
-
 __all__ = [
     "DEFAULT_POOL",
     "KEEP_AT_LEAST",
+    "LEDGER_DOCUMENT_VERSION",
     "OUTSIDE_AIRFLOW",
-    "PENDING",
-    "SCHEMA_VERSION",
     "VARIABLE_PREFIX",
-    "WINDOWS",
     "CallRecord",
     "LedgerStore",
     "MemoryLedgerStore",

@@ -1,4 +1,4 @@
-"""``python -m airflow_provider_clarity.quota usage <conn_id | project_id>``."""
+"""``python -m airflow_provider_clarity.quota usage <id>``: the usage command from a shell."""
 
 import sys
 

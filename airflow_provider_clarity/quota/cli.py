@@ -9,11 +9,9 @@ import argparse
 import os
 from collections.abc import Sequence
 
+from airflow_provider_clarity.connection.settings import QuotaSettings
 from airflow_provider_clarity.quota.ledger import QuotaLedger
 from airflow_provider_clarity.quota.store import VariableLedgerStore, ledger_key
-from airflow_provider_clarity.settings import QuotaSettings
-
-__all__ = ["ledger_for", "main"]
 
 
 def ledger_for(target: str) -> tuple[QuotaLedger, str]:

@@ -1,6 +1,6 @@
 """Who is calling, and whether the pool that serialises the ledger is in place.
 
-STYLE: the ledger's view of the running Airflow: the caller label of a task instance, and
+The ledger's view of the running Airflow: the caller label of a task instance, and
 advice about the ``clarity_api`` pool (a warning from a task, a note from the API server).
 """
 
@@ -12,14 +12,6 @@ from typing import Any
 from airflow_provider_clarity.quota.records import OUTSIDE_AIRFLOW
 from airflow_provider_clarity.quota.store import in_task
 
-__all__ = [
-    "DEFAULT_POOL",
-    "caller_label",
-    "current_caller",
-    "missing_pool_note",
-    "warn_if_unsafe_pool",
-]
-
 log = logging.getLogger(__name__)
 
 DEFAULT_POOL = "clarity_api"
@@ -30,6 +22,18 @@ def caller_label(ti: Any) -> str:
     """``dag_id/task_id/run_id/map_index`` of a task instance: who a ledger entry is for."""
     map_index = getattr(ti, "map_index", -1)
     return f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{-1 if map_index is None else map_index}"
+
+
+def split_caller_label(label: str) -> tuple[str, str, str, int] | None:
+    """``(dag_id, task_id, run_id, map_index)`` of a ``caller_label``; ``None`` for any other
+    label (``outside-airflow``, a person's name). Run ids may hold ``/``; dag and task ids cannot.
+    """
+    parts = label.split("/", 2)
+    if len(parts) == 3 and "/" in parts[2]:
+        run_id, _, index = parts[2].rpartition("/")
+        if run_id and index.lstrip("-").isdigit():
+            return parts[0], parts[1], run_id, int(index)
+    return None
 
 
 def current_caller(default: str = OUTSIDE_AIRFLOW) -> str:

@@ -17,7 +17,7 @@ Rules
       quota instead of each spending their attempts into an outage. The first call after
       the cool-down is a probe: a 5xx on it starts a new cool-down at once (so the probe
       is one attempt, not three), any other answer from Clarity ends the degraded state.
-    * When a call stops counting and when a day starts are ``settings.py``'s reset rules.
+    * When a call stops counting and when a day starts are ``connection/settings.py``'s reset rules.
     * Calls older than ``QuotaSettings.keep_for()`` are pruned on every write. The stored
       ``settings`` are what the last writer used, so ``usage`` can report a project by id.
 
@@ -31,7 +31,7 @@ Concurrency
     Clarity answers the extra call with 429, the ledger marks the project spent and tasks
     wait for the reset. ``warn_if_unsafe_pool`` logs a warning for such tasks.
 
-STYLE: counting only. Storage is ``store.py``, the document ``records.py``, the words
+Counting only. Storage is ``store.py``, the document ``records.py``, the words
 ``report.py``; the ledger is the hook's ``CallObserver``, beside the hook, never inside it.
 """
 
@@ -42,7 +42,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_clarity._values import utc_text
+from airflow_provider_clarity.connection.settings import (
+    DEFAULT_DEGRADED_COOLDOWN_SECONDS,
+    QuotaSettings,
+    Window,
+)
 from airflow_provider_clarity.exceptions import ClarityQuotaExceededError
 from airflow_provider_clarity.quota import metrics
 from airflow_provider_clarity.quota.context import current_caller
@@ -66,13 +70,7 @@ from airflow_provider_clarity.quota.store import (
     ledger_key,
 )
 from airflow_provider_clarity.request import ClarityRequest
-from airflow_provider_clarity.settings import (
-    DEFAULT_DEGRADED_COOLDOWN_SECONDS,
-    QuotaSettings,
-    Window,
-)
-
-__all__ = ["QuotaLedger"]
+from airflow_provider_clarity.windows.utc import utc_text
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +94,7 @@ class QuotaLedger:
         (``dag_id/task_id/run_id/map_index``) or ``"outside-airflow"``.
     :param store: where the ledger lives; default: the Variable ``ledger_key``.
     :param clock: returns the current aware UTC time; for tests.
-    :param reset_margin_seconds: see ``settings.py``; default 60 (utc_day) / 5 (rolling).
+    :param reset_margin_seconds: see ``connection/settings.py``; default 60 (utc_day) / 5 (rolling).
     :raises ValueError: on a setting that makes no sense (negative reserve, unknown window...).
     """
 

@@ -1,6 +1,6 @@
 """The ledger's records: ``CallRecord``, ``Outcome``, and the stored JSON document.
 
-STYLE: the data of the quota ledger and its on-disk format, nothing else. The document is
+The data of the quota ledger and its on-disk format, nothing else. The document is
 version 2 (version 1, the same without ``degraded_until`` and ``waiting``, still reads) and is
 read and written only here::
 
@@ -30,23 +30,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_clarity._values import utc_iso
 from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.windows.utc import utc_iso
 
-__all__ = [
-    "OUTSIDE_AIRFLOW",
-    "READABLE_VERSIONS",
-    "SCHEMA_VERSION",
-    "UNCHARGED_OUTCOMES",
-    "CallRecord",
-    "LedgerState",
-    "Outcome",
-    "corrupt_message",
-    "read_document",
-    "write_document",
-]
-
-SCHEMA_VERSION = 2
+LEDGER_DOCUMENT_VERSION = 2
 #: Versions this module reads: 1 had no ``degraded_until``.
 READABLE_VERSIONS = (1, 2)
 OUTSIDE_AIRFLOW = "outside-airflow"
@@ -215,11 +202,11 @@ def read_document(data: Any, key: str) -> LedgerState:
 def write_document(
     state: LedgerState, *, project_id: str, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """The JSON-ready document (``SCHEMA_VERSION``) for ``state``."""
+    """The JSON-ready document (``LEDGER_DOCUMENT_VERSION``) for ``state``."""
     exhausted_until = state.exhausted_until
     degraded_until = state.degraded_until
     return {
-        "version": SCHEMA_VERSION,
+        "version": LEDGER_DOCUMENT_VERSION,
         "project_id": project_id,
         "settings": settings,
         "exhausted_until": None if exhausted_until is None else utc_iso(exhausted_until),

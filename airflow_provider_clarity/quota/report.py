@@ -1,6 +1,6 @@
 """Render a ledger's ``QuotaStatus`` as text for people: the usage report and refusals.
 
-STYLE: words only. Every number comes from the ``QuotaStatus`` the ledger computed, so the
+Words only. Every number comes from the ``QuotaStatus`` the ledger computed, so the
 report, the refusal message and the UI can never disagree about what is left.
 """
 
@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from airflow_provider_clarity._values import utc_text
-from airflow_provider_clarity.exceptions import ClarityDegradedError, ClarityQuotaExceededError
+from airflow_provider_clarity.connection.settings import QuotaSettings
+from airflow_provider_clarity.exceptions import (
+    ClarityDegradedError,
+    ClarityQuotaExceededError,
+    QuotaSource,
+)
 from airflow_provider_clarity.quota.records import CallRecord
-from airflow_provider_clarity.settings import QuotaSettings
-
-__all__ = ["QuotaStatus", "exceeded_error", "never_message", "usage_text"]
+from airflow_provider_clarity.windows.utc import utc_text
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ def exceeded_error(
         parts.append(f"Enough calls are available again at {utc_text(reset_at)}.")
     parts.append(f"Details: python -m airflow_provider_clarity.quota usage {settings.project_id}")
     if status.degraded:
-        return ClarityDegradedError(" ".join(parts), reset_at=reset_at, source="degraded")
-    return ClarityQuotaExceededError(" ".join(parts), reset_at=reset_at, source="ledger")
+        return ClarityDegradedError(" ".join(parts), reset_at=reset_at, source=QuotaSource.DEGRADED)
+    return ClarityQuotaExceededError(" ".join(parts), reset_at=reset_at, source=QuotaSource.LEDGER)
 
 
 def _by_caller(records: Sequence[CallRecord]) -> list[str]:

@@ -1,6 +1,6 @@
 """Where a ledger's JSON document is persisted: an Airflow Variable, or memory.
 
-STYLE: load and save one document, nothing else; what the document means is
+Load and save one document, nothing else; what the document means is
 ``records.py``'s business. ``ledger_key`` names the Variable of a project.
 """
 
@@ -15,15 +15,6 @@ from typing import Any, Protocol
 
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota.records import corrupt_message
-
-__all__ = [
-    "VARIABLE_PREFIX",
-    "LedgerStore",
-    "MemoryLedgerStore",
-    "VariableLedgerStore",
-    "in_task",
-    "ledger_key",
-]
 
 VARIABLE_PREFIX = "clarity_quota__"
 

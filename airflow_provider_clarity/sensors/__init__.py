@@ -1,0 +1,1 @@
+"""The Airflow sensor: wait until a Clarity project has calls left."""

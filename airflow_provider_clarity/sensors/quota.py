@@ -10,15 +10,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_clarity._values import utc_text, whole_number
+from airflow_provider_clarity.connection.settings import DEFAULT_CONN_ID
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota import QuotaLedger
+from airflow_provider_clarity.utils.numbers import whole_number
 from airflow_provider_clarity.version_compat import AirflowFailException, conf
+from airflow_provider_clarity.windows.utc import utc_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_clarity.hooks.clarity import ClarityHook
+
+
+__all__ = ["ClarityQuotaSensor"]
 
 
 class ClarityQuotaSensor(BaseSensorOperator):
@@ -50,7 +55,7 @@ class ClarityQuotaSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        clarity_conn_id: str = "clarity_default",
+        clarity_conn_id: str = DEFAULT_CONN_ID,
         calls: int | str = 1,
         reserve: int | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),

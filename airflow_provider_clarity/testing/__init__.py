@@ -23,7 +23,7 @@ def assert_fits_budget(dags_folder: str | os.PathLike[str] | None = None) -> str
     The same check as ``python -m airflow_provider_clarity.plan``: offline, no Clarity call.
     Returns the report when the DAGs fit.
     """
-    from airflow_provider_clarity.plan import check
+    from airflow_provider_clarity.plan.cli import check
 
     status, report = check(dags_folder)
     assert status == 0, report

@@ -10,20 +10,30 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import subprocess
 import sys
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_clarity.testing.emulator import ClarityEmulator, RecordedRequest
-from tests.integration.conftest import WORKERS, AirflowCluster, wait_until
+from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from tests.integration.cluster import AirflowCluster
+from tests.integration.environment import WORKERS, wait_until
+from tests.integration.scheduler_checks import (
+    Observer,
+    _assert_at_most_per_window,
+    _assert_ledger_matches,
+    _assert_token_never_written,
+    _calls,
+    _connect,
+    _dt,
+    _figures,
+    _in_window,
+    _ledger,
+    _task_key,
+)
 
 # The first test to run also pays for starting Airflow (up to 3 min on a slow machine).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -34,153 +44,6 @@ LIMIT = 10
 WINDOW = timedelta(seconds=60)
 RESCHED_LIMIT = 2
 RESCHED_WINDOW = timedelta(seconds=20)
-
-
-def _dt(value: str | None) -> datetime:
-    assert value is not None
-    return datetime.fromisoformat(value)
-
-
-@dataclass
-class Observer:
-    """Polls task states, trigger wake times, reschedules and the pool while runs go on."""
-
-    cluster: AirflowCluster
-    runs: Sequence[tuple[str, str]]
-    states: dict[str, set[str]] = field(default_factory=dict)
-    wake_times: dict[str, set[datetime]] = field(default_factory=dict)
-    reschedule_dates: dict[str, list[datetime]] = field(default_factory=dict)
-    slot_free_while_deferred: bool = False
-    watch_page: str | None = None  # a project id: read its quota page's pending calls
-    # "dag.task" the quota page listed as a pending call, by the state it gave.
-    page_pending: dict[str, set[str]] = field(default_factory=dict)
-
-    def poll(self) -> None:
-        deferred = 0
-        for dag_id, run_id in self.runs:
-            for ti in self.cluster.task_instances(dag_id, run_id):
-                self.states.setdefault(f"{dag_id}.{ti['task_id']}", set()).add(str(ti["state"]))
-                deferred += ti["state"] == "deferred"
-        for (dag_id, _, task_id), moment in self.cluster.deferred_until().items():
-            self.wake_times.setdefault(f"{dag_id}.{task_id}", set()).add(moment)
-        for (dag_id, _, task_id), dates in self.cluster.reschedules().items():
-            self.reschedule_dates[f"{dag_id}.{task_id}"] = dates
-        if deferred:
-            pool = self.cluster.api("GET", "/pools/clarity_api")
-            if pool["deferred_slots"] >= 1 and pool["open_slots"] == pool["slots"]:
-                self.slot_free_while_deferred = True
-        if deferred and self.watch_page:
-            projects = self.cluster.quota_page_json()["projects"]
-            scheduled = next(p for p in projects if p["project_id"] == self.watch_page)[
-                "scheduled_today"
-            ]
-            for pending in scheduled["pending"]:
-                key = f"{pending['dag_id']}.{pending['task_id']}"
-                self.page_pending.setdefault(pending["state"], set()).add(key)
-
-    def ever(self, state: str) -> set[str]:
-        return {key for key, seen in self.states.items() if state in seen}
-
-
-def _connect(
-    cluster: AirflowCluster,
-    emulator: ClarityEmulator,
-    conn_id: str,
-    project: str,
-    **extra: Any,
-) -> str:
-    """Point ``conn_id`` at the emulator for ``project``; return the token it uses."""
-    token = emulator.issue_token(project)
-    spec = json.loads(emulator.airflow_conn_json(token, project, **extra))
-    cluster.set_connection(
-        conn_id,
-        conn_type=spec["conn_type"],
-        host=spec["host"],
-        password=spec["password"],
-        extra=spec["extra"],
-    )
-    return token
-
-
-def _calls(emulator: ClarityEmulator, project: str) -> list[RecordedRequest]:
-    return sorted((r for r in emulator.requests if r.project == project), key=lambda r: r.at)
-
-
-def _in_window(calls: Sequence[RecordedRequest], moment: datetime, window: timedelta) -> int:
-    """Calls Clarity (the emulator) counts against the quota at ``moment``."""
-    return sum(1 for r in calls if r.counted and moment - window < r.at <= moment)
-
-
-def _ledger(cluster: AirflowCluster, project: str) -> list[dict[str, Any]]:
-    raw = cluster.get_variable(f"clarity_quota__{project}")
-    assert raw is not None, f"no quota ledger Variable for {project}"
-    calls: list[dict[str, Any]] = json.loads(raw)["calls"]
-    return sorted(calls, key=lambda entry: entry["at"])
-
-
-def _task_key(caller: str) -> str:
-    dag_id, task_id, _run_id, _map_index = caller.split("/")
-    return f"{dag_id}.{task_id}"
-
-
-def _assert_at_most_per_window(
-    calls: Sequence[RecordedRequest], limit: int, window: timedelta
-) -> None:
-    times = [r.at for r in calls if r.counted]
-    for first, later in zip(times, times[limit:], strict=False):
-        assert later - first >= window, (
-            f"{limit + 1} calls within {window}: {first.isoformat()} .. {later.isoformat()}"
-        )
-
-
-def _assert_ledger_matches(
-    ledger: Sequence[dict[str, Any]], calls: Sequence[RecordedRequest]
-) -> None:
-    """The ledger has one entry per call Clarity received, written before the call was sent."""
-    assert [entry["outcome"] for entry in ledger] == [str(r.status) for r in calls]
-    for entry, call in zip(ledger, calls, strict=True):
-        assert _dt(entry["at"]) <= call.at, "a call was recorded after it reached Clarity"
-    spans = [(_dt(e["at"]), _dt(e["done_at"])) for e in ledger]
-    for (_, done), (start, _) in itertools.pairwise(spans):
-        assert start >= done, "two ledger updates overlapped: the pool did not serialise them"
-
-
-def _assert_token_never_written(cluster: AirflowCluster, tokens: Sequence[str]) -> None:
-    """No token in any file of the cluster (logs, PostgreSQL's data and WAL) nor in a dump."""
-    for root in (cluster.home, cluster.postgres.root):
-        for path in root.rglob("*"):
-            if path.is_file():
-                data = path.read_bytes()
-                leaked = [i for i, token in enumerate(tokens) if token.encode() in data]
-                assert not leaked, f"a Clarity token appears in {path}"
-    dump = cluster.postgres.dump()
-    assert b"clarity_quota__" in dump, "the dump does not hold the ledger: not the metadata DB"
-    for token in tokens:
-        assert token.encode() not in dump, "a Clarity token appears in the metadata DB dump"
-
-
-def _figures(
-    name: str,
-    cluster: AirflowCluster,
-    calls: Sequence[RecordedRequest],
-    window: timedelta,
-    states: dict[str, set[str]] | dict[str, str | None],
-    dag_ids: Sequence[str],
-) -> None:
-    """One line of figures for the run notes (stderr, shown with ``-s``); never asserted."""
-    busiest = max((_in_window(calls, r.at, window) for r in calls), default=0)
-    seen = Counter(
-        state
-        for found in states.values()
-        for state in (found if isinstance(found, set) else {found})
-    )
-    delays = [d for dag_id in dag_ids for d in cluster.executor_event_delays(dag_id)]
-    lag = f"{min(delays):.2f}-{max(delays):.2f} s over {len(delays)}" if delays else "none"
-    sys.stderr.write(
-        f"\n[figures] {name}: {len(calls)} calls, at most {busiest} in any {window}, "
-        f"{sum(r.status == 429 for r in calls)} x 429; task states seen {dict(seen)}; "
-        f"executor event delays {lag}\n"
-    )
 
 
 def test_harness_pool_serialises_and_deferred_task_frees_the_slot(
@@ -505,97 +368,4 @@ def test_worker_killed_mid_call_keeps_the_call_counted(airflow_cluster: AirflowC
     # ``after`` skipped without a call: the ledger's only entries are ``export``'s (above).
     rows = _xcom(cluster, *run, "export")
     assert rows and {row["metric"] for row in rows} >= {"Traffic"}
-    _assert_token_never_written(cluster, [token])
-
-
-# --------------------------------------------------------------------------- the wait race
-
-# Airflow 3.3.2 fails a task that exits to wait and is queued again before the executor's
-# event for that exit arrives (apache/airflow#67287): seconds late at times. The issue asks
-# for waits of at least 30-60 s; this is the lower end.
-SAFE_WAIT_FLOOR = timedelta(seconds=30)
-RACE_LIMIT = 2
-RACE_WINDOW_SECONDS = 20
-RACE_SLOW_ANSWER = 8.0
-_WAIT_LINE = re.compile(r"No Clarity call left for project .*?; waiting until (\S+),")
-_RACE_SIGNATURE = "but the task instance's state attribute is queued"
-
-
-def _requested_waits(
-    cluster: AirflowCluster, dag_id: str, run_id: str, task_id: str
-) -> list[timedelta]:
-    """Every wait a task asked Airflow for: its wake time minus the time it logged it."""
-    body = cluster.api(
-        "GET",
-        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/1",
-        params={"full_content": "true"},
-    )
-    waits = []
-    for line in body.get("content", []):
-        if not isinstance(line, dict):
-            continue
-        found = _WAIT_LINE.search(str(line.get("event", "")))
-        if found and line.get("timestamp"):
-            waits.append(_dt(found.group(1)) - _dt(str(line["timestamp"])))
-    return waits
-
-
-def test_slow_answers_do_not_make_woken_exports_race_the_scheduler(
-    airflow_cluster: AirflowCluster,
-) -> None:
-    """Stress: the first calls answer slowly, so exports woken together outrun them.
-
-    Six exports share 2 calls per 20 s. The first two answers take 8 s each, so the calls
-    leave the window 8 s or more apart; after the first reset every waiting export wakes,
-    one takes the freed call (answered at once now) and the next finds the second call
-    still in the window for a few seconds more. Asking Airflow 3.3.2 for such a short wait
-    can get the task failed by the scheduler race. Wanted: every export succeeds, none asks
-    for a wait shorter than the floor, and the scheduler never reports the race.
-    """
-    cluster = airflow_cluster
-    window = {"quota_window": "rolling", "rolling_window_seconds": RACE_WINDOW_SECONDS}
-    with ClarityEmulator(
-        window="rolling", rolling_window_seconds=RACE_WINDOW_SECONDS, daily_limit=RACE_LIMIT
-    ) as emu:
-        token = _connect(
-            cluster, emu, "clarity_race", "project-w", daily_limit=RACE_LIMIT, **window
-        )
-        emu.inject_fault("slow", count=RACE_LIMIT, delay=RACE_SLOW_ANSWER)
-        cluster.wait_for_dags(["wait_race"])
-        run = ("wait_race", cluster.trigger("wait_race"))
-        observer = Observer(cluster, [run])
-        final = cluster.wait_for_runs([run], timeout=480, on_poll=observer.poll)
-        calls = _calls(emu, "project-w")
-
-    tasks = [f"export_{i}" for i in range(6)]
-    states = cluster.task_states([run])
-    raced = [
-        line
-        for line in cluster.log_path("scheduler").read_text(errors="replace").splitlines()
-        if _RACE_SIGNATURE in line and "wait_race" in line
-    ]
-    waits = {task: _requested_waits(cluster, *run, task) for task in tasks}
-    tolerance = timedelta(seconds=1)  # the wait is computed a moment before it is logged
-    short = {
-        task: [f"{w.total_seconds():.1f} s" for w in found if w < SAFE_WAIT_FLOOR - tolerance]
-        for task, found in waits.items()
-        if any(w < SAFE_WAIT_FLOOR - tolerance for w in found)
-    }
-    sys.stderr.write(
-        f"\n[wait race] states {states}; requested waits (s) "
-        f"{ {t: [round(w.total_seconds(), 1) for w in ws] for t, ws in waits.items()} }; "
-        f"race reports {len(raced)}; executor event delays (s) "
-        f"{sorted(round(d, 2) for d in cluster.executor_event_delays('wait_race'))}\n"
-    )
-    # How many exports wait depends on how fast the pool gets through them; some always do.
-    assert any(waits.values()), f"no export logged a wait: {waits}"
-    assert not short, f"waits shorter than {SAFE_WAIT_FLOOR} were requested: {short}"
-    assert not raced, "the scheduler reported the 3.3.2 race:\n" + "\n".join(raced[:5])
-    assert final == {run: "success"}, states
-    assert states == {f"wait_race.{task}": "success" for task in tasks}
-    assert observer.ever("deferred") and observer.ever("up_for_reschedule"), observer.states
-    # The quota held: six calls, never more than two in a window, no 429.
-    assert [r.status for r in calls] == [200] * 6
-    _assert_at_most_per_window(calls, RACE_LIMIT, timedelta(seconds=RACE_WINDOW_SECONDS))
-    _assert_ledger_matches(_ledger(cluster, "project-w"), calls)
     _assert_token_never_written(cluster, [token])

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
-from tests.integration.conftest import AirflowCluster
+from tests.integration.cluster import AirflowCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

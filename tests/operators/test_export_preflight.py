@@ -15,25 +15,17 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_clarity import _storage
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.operators.export import ClarityExportOperator
-from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger
+from airflow_provider_clarity.quota import MemoryLedgerStore
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
-from tests.operators.test_export import (  # noqa: F401
-    PROJECT,
+from airflow_provider_clarity.utils import storage
+from tests.operators.fixtures import (
     FakeTaskStateStore,
     assert_no_token,
-    conn,
-    ledger_store,
+    charged,
     make_context,
 )
-
-
-def charged(store: MemoryLedgerStore) -> int:
-    """Calls the quota ledger counts against the project's 10 a day."""
-    ledger = QuotaLedger(PROJECT, store=store)
-    return ledger.capacity - ledger.remaining()
 
 
 def assert_nothing_spent(emulator: ClarityEmulator, store: MemoryLedgerStore) -> None:
@@ -124,9 +116,9 @@ def test_xcom_arg_dimensions_are_checked_at_run_time_not_parse_time() -> None:
     ],
 )
 def test_bad_rendered_value_is_refused_before_any_call(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     rendered: dict[str, Any],
     says: str,
 ) -> None:
@@ -141,7 +133,7 @@ def test_bad_rendered_value_is_refused_before_any_call(
 
 
 def test_rendered_empty_list_still_means_the_no_dimension_snapshot(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
 ) -> None:
     op = ClarityExportOperator(task_id="t", dimensions="{{ d }}")
@@ -157,9 +149,9 @@ def test_rendered_empty_list_still_means_the_no_dimension_snapshot(
 
 
 def test_destination_that_is_an_existing_folder_is_refused_before_the_call(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "os.parquet"
@@ -180,9 +172,9 @@ def test_destination_that_is_an_existing_folder_is_refused_before_the_call(
 
 @pytest.mark.parametrize("where", ["destination", "raw_location"])
 def test_a_json_raw_location_or_destination_that_is_a_folder_is_refused(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     tmp_path: Path,
     where: str,
 ) -> None:
@@ -198,9 +190,9 @@ def test_a_json_raw_location_or_destination_that_is_a_folder_is_refused(
 
 
 def test_destination_ending_in_a_slash_is_refused(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ClarityRequestError, match="names a folder or bucket"):
@@ -218,9 +210,9 @@ def test_destination_ending_in_a_slash_is_refused(
 
 @pytest.mark.parametrize("raw_under", ["same", "inside"])
 def test_raw_location_that_collides_with_the_destination_is_refused(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     tmp_path: Path,
     raw_under: str,
 ) -> None:
@@ -241,7 +233,7 @@ def test_raw_location_that_collides_with_the_destination_is_refused(
 
 
 def test_raw_location_folder_with_a_trailing_slash_still_works(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
     tmp_path: Path,
 ) -> None:
@@ -271,7 +263,7 @@ def umask() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_written_files_follow_the_umask(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
     clarity_token: str,
     tmp_path: Path,
@@ -301,15 +293,15 @@ def test_written_files_follow_the_umask(
 def test_umask_is_read_without_changing_it(umask: Any) -> None:
     umask(0o027)
 
-    assert _storage.current_umask() == 0o027
+    assert storage.current_umask() == 0o027
     assert os.umask(0o027) == 0o027
 
 
 def test_umask_fallback_without_proc(umask: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     umask(0o007)
-    monkeypatch.setattr(_storage, "_PROC_STATUS", "/nonexistent/status")
+    monkeypatch.setattr(storage, "_PROC_STATUS", "/nonexistent/status")
 
-    assert _storage.current_umask() == 0o007
+    assert storage.current_umask() == 0o007
     assert os.umask(0o007) == 0o007
 
 
@@ -317,7 +309,7 @@ def test_umask_fallback_without_proc(umask: Any, monkeypatch: pytest.MonkeyPatch
 
 
 def test_refusals_carry_no_token(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
     clarity_token: str,
     tmp_path: Path,

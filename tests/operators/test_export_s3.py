@@ -21,8 +21,7 @@ from airflow_provider_clarity.operators.export import ClarityExportOperator
 from airflow_provider_clarity.quota import MemoryLedgerStore
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
 from tests.conftest import S3_BUCKET
-from tests.operators.test_export import conn, ledger_store, make_context  # noqa: F401
-from tests.operators.test_export_preflight import charged
+from tests.operators.fixtures import charged, make_context
 
 BUCKET = S3_BUCKET
 
@@ -32,7 +31,7 @@ def _keys(client: Any) -> list[str]:
 
 
 def test_s3_destination_writes_table_and_raw_beside_it(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
     clarity_token: str,
     s3: Any,
@@ -85,7 +84,7 @@ def test_s3_destination_writes_table_and_raw_beside_it(
 
 @pytest.mark.parametrize("missing", ["amazon provider", "s3fs"])
 def test_s3_without_the_amazon_extra_fails_before_any_call(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
     monkeypatch: pytest.MonkeyPatch,
     missing: str,
@@ -113,9 +112,9 @@ def test_s3_without_the_amazon_extra_fails_before_any_call(
 @pytest.mark.parametrize("credentials", ["missing", "invalid"])
 @pytest.mark.parametrize("force_refresh", [True, False])
 def test_unreachable_s3_fails_before_the_call_even_with_force_refresh(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     moto_endpoint: str,
     s3: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -162,9 +161,9 @@ def test_unreachable_s3_fails_before_the_call_even_with_force_refresh(
 
 
 def test_missing_bucket_fails_before_the_call(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
-    ledger_store: MemoryLedgerStore,  # noqa: F811
+    ledger_store: MemoryLedgerStore,
     s3: Any,
 ) -> None:
     op = ClarityExportOperator(
@@ -181,7 +180,7 @@ def test_missing_bucket_fails_before_the_call(
 
 
 def test_a_bare_bucket_is_not_a_destination(
-    conn: str,  # noqa: F811
+    conn: str,
     clarity_emulator: ClarityEmulator,
     s3: Any,
 ) -> None:

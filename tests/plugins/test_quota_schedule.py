@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_clarity.plugins import quota_page
-from airflow_provider_clarity.plugins.quota_report import report
+from airflow_provider_clarity.plugins.page_data import report
+from airflow_provider_clarity.plugins.quota_page.tables import MAX_SCHEDULED_ROWS
 from airflow_provider_clarity.plugins.quota_schedule import read_schedule
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
 from airflow_provider_clarity.testing import ClarityEmulator
@@ -309,10 +310,10 @@ def test_a_schedule_that_cannot_be_read_leaves_the_ledgers_on_the_page() -> None
 
 
 def test_a_rolling_window_counts_the_runs_of_one_window_from_now() -> None:
+    from airflow_provider_clarity.connection.settings import QuotaSettings
     from airflow_provider_clarity.plan import TaskPlan
     from airflow_provider_clarity.plugins.quota_schedule import HORIZON, Schedule
     from airflow_provider_clarity.request import ClarityRequest
-    from airflow_provider_clarity.settings import QuotaSettings
 
     now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
     runs = [now + timedelta(hours=h) for h in range(0, 100, 6)]  # every 6 h for 4 days
@@ -341,10 +342,10 @@ def test_a_rolling_window_counts_the_runs_of_one_window_from_now() -> None:
 
 
 def test_a_dag_catching_up_lists_its_first_runs_and_counts_them_all() -> None:
+    from airflow_provider_clarity.connection.settings import QuotaSettings
     from airflow_provider_clarity.plan import TaskPlan
     from airflow_provider_clarity.plugins.quota_schedule import Schedule
     from airflow_provider_clarity.request import ClarityRequest
-    from airflow_provider_clarity.settings import QuotaSettings
 
     now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
     settings = QuotaSettings(PROJECT)
@@ -359,5 +360,5 @@ def test_a_dag_catching_up_lists_its_first_runs_and_counts_them_all() -> None:
     assert scheduled["over_by"] == 168 - settings.capacity
     html = quota_page.render(data)
     rows = html.count('<tr class="run">')
-    assert rows == quota_page.MAX_SCHEDULED_ROWS
+    assert rows == MAX_SCHEDULED_ROWS
     assert f"and {168 - rows} more: the JSON endpoint lists them all" in html
