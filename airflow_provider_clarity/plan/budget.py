@@ -93,8 +93,8 @@ def plan_projects(
             key = (task.request.num_of_days, frozenset(task.request.dimensions))
             askers[key].append(Asker(task.label, calls[task.label], task.schedule))
         needs = [
-            (days, Need(_table(dims, days), dims, tuple(who)))
-            for (days, dims), who in askers.items()
+            (num_of_days, Need(_table(dims, num_of_days), dims, tuple(who)))
+            for (num_of_days, dims), who in askers.items()
         ]
         rows = rows_of(project_id) if rows_of is not None else RowCounts()
         suggestion = suggest(needs, rows)
