@@ -50,7 +50,8 @@ trap 'rm -rf "$work"' EXIT
 $UV build --quiet --wheel --out-dir "$work" .
 wheel=$(ls "$work"/*.whl)
 # Plain pip, as a user on a managed Airflow would run it: nothing pinned, nothing skipped.
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel"
+# With the extras this environment has, so their ranges are checked against it too.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel[amazon,openlineage]"
 after=$(versions)
 if [ "$before" != "$after" ]; then
     echo "compat: installing the wheel changed Airflow in the $minor environment:"

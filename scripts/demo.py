@@ -51,7 +51,7 @@ def _summary() -> None:
         frame = pd.read_parquet(path)
         raw = path.with_name(path.stem + ".raw.json")
         print(
-            f"\n  {path.relative_to(REPO)}  {len(frame)} rows, {frame['metric'].nunique()} metrics"
+            f"\n  {_shown(path)}  {len(frame)} rows, {frame['metric'].nunique()} metrics"
             f"{'  (raw kept: ' + raw.name + ')' if raw.exists() else ''}"
         )
         traffic = frame[frame["metric"] == "Traffic"]

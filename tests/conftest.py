@@ -102,7 +102,14 @@ def scheduled_dags(airflow_db: Path) -> Iterator[Any]:
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
 
-    from airflow_provider_clarity.version_compat import BundleDagBag, sync_bag_to_db
+    from airflow_provider_clarity.version_compat import (
+        AIRFLOW_V_3_2_PLUS,
+        BundleDagBag,
+        sync_bag_to_db,
+    )
+
+    # 3.1's BundleDagBag takes no bundle name (the bundle is named when syncing only).
+    named = {"bundle_name": "dags-folder"} if AIRFLOW_V_3_2_PLUS else {}
 
     added: list[tuple[Path, list[str]]] = []
 
@@ -113,9 +120,7 @@ def scheduled_dags(airflow_db: Path) -> Iterator[Any]:
         target = DAGS_FOLDER / dag_file.name
         shutil.copy(dag_file, target)
         added.append((target, list(dag_ids)))
-        bag = BundleDagBag(
-            dag_folder=str(target), bundle_path=DAGS_FOLDER, bundle_name="dags-folder"
-        )
+        bag = BundleDagBag(dag_folder=str(target), bundle_path=DAGS_FOLDER, **named)
         assert not bag.import_errors, bag.import_errors
         sync_bag_to_db(bag, "dags-folder", None)
         with create_session() as session:

@@ -62,6 +62,8 @@ def _first_dag() -> str:
 
 
 def test_strict_build_has_no_warnings(tmp_path: Path) -> None:
+    # The site is built once, with the newest Airflow's .venv; `make compat` envs lack mkdocs.
+    pytest.importorskip("mkdocs", reason="docs build in .venv (make docs), not in make compat")
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(

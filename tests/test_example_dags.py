@@ -242,6 +242,8 @@ def _run_of_type(dag: Any, run_type: str) -> Any:
         start, end = due.data_interval if run_type == "scheduled" else (logical, logical)
         run_after = due.run_after if run_type == "scheduled" else logical
     kind = {"manual_no_logical_date": "manual", "manual_ui": "manual"}.get(run_type, run_type)
+    # Partitioned runs arrived in Airflow 3.2; 3.1's DagRun model refuses the field.
+    partition = {"partition_key": None} if "partition_key" in DagRun.model_fields else {}
     return DagRun(
         dag_id=dag.dag_id,
         run_id=f"{kind}__{run_type}",
@@ -254,7 +256,7 @@ def _run_of_type(dag: Any, run_type: str) -> Any:
         run_type=DagRunType(kind),
         state=DagRunState.RUNNING,
         consumed_asset_events=[],
-        partition_key=None,
+        **partition,
     )
 
 

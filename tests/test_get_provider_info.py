@@ -12,7 +12,11 @@ import pytest
 
 from airflow_provider_clarity import __version__
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
-from airflow_provider_clarity.version_compat import AIRFLOW_V_3_2_PLUS, HAS_CONN_FIELDS
+from airflow_provider_clarity.version_compat import (
+    AIRFLOW_V_3_2_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+    HAS_CONN_FIELDS,
+)
 
 HOOK_CLASS = "airflow_provider_clarity.hooks.clarity.ClarityHook"
 
@@ -39,12 +43,19 @@ def _task_runtime_hooks(providers_manager: Any) -> Any:
     return ProvidersManagerTaskRuntime().hooks
 
 
-def test_clarity_connection_type_maps_to_the_hook(providers_manager: Any) -> None:
-    [ui] = [
+def _connection_type_ui(providers_manager: Any) -> list[Any]:
+    """What the connection form lists for the type ``clarity``."""
+    if not AIRFLOW_V_3_3_PLUS:  # 3.1 and 3.2 list it from the hooks they discovered
+        return [providers_manager.hooks["clarity"]]
+    return [
         meta
         for meta in providers_manager.iter_connection_type_hook_ui_metadata()
         if meta.connection_type == "clarity"
     ]
+
+
+def test_clarity_connection_type_maps_to_the_hook(providers_manager: Any) -> None:
+    [ui] = _connection_type_ui(providers_manager)
     assert ui.hook_name == "Microsoft Clarity"
     assert ui.hook_class_name == HOOK_CLASS
 

@@ -19,6 +19,7 @@ import pytest
 from airflow_provider_clarity.plan import check
 from airflow_provider_clarity.testing import assert_fits_budget
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from airflow_provider_clarity.version_compat import HAS_PROVIDER_CLI
 
 PROJECT = "plan-project"
 SINGLES = ["Browser", "Device", "Country", "OS", "Source", "Medium", "Campaign", "Channel"]
@@ -31,6 +32,7 @@ from airflow.sdk import DAG, Asset
 
 from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
 from airflow_provider_clarity.operators.export import ClarityExportOperator
+from airflow_provider_clarity.version_compat import HAS_PROVIDER_CLI
 """
 
 
@@ -154,9 +156,14 @@ def test_broken_dag_file_exits_2(token: str, tmp_path: Path) -> None:
 def test_airflow_clarity_plan_and_python_m_exit_codes(
     token: str, clarity_emulator: ClarityEmulator, tmp_path: Path, airflow_db: Path
 ) -> None:
-    airflow = str(Path(sys.executable).parent / "airflow")
+    # `airflow clarity plan` where the provider CLI exists (3.2+), the python -m form elsewhere.
+    plan = (
+        [str(Path(sys.executable).parent / "airflow"), "clarity", "plan"]
+        if HAS_PROVIDER_CLI
+        else [sys.executable, "-m", "airflow_provider_clarity.plan"]
+    )
     over = subprocess.run(
-        [airflow, "clarity", "plan", str(over_budget(tmp_path))],
+        [*plan, str(over_budget(tmp_path))],
         env=os.environ.copy(),
         capture_output=True,
         text=True,

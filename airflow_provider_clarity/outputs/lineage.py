@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, ObjectStoragePath
 
-from airflow_provider_clarity.utils.storage import asset_uri, is_local
+from airflow_provider_clarity.utils.storage import asset_uri, bucket_of, is_local
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -58,5 +58,6 @@ def openlineage_facets(
         if is_local(written):  # OpenLineage names local files by their absolute path.
             outputs.append(Dataset(namespace="file", name=written.path))
         else:
-            outputs.append(Dataset(namespace=written.namespace, name=written.key))
+            namespace = f"{written.protocol}://{bucket_of(written)}"
+            outputs.append(Dataset(namespace=namespace, name=written.key))
     return OperatorLineage(inputs=inputs, outputs=outputs)

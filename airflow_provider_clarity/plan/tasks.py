@@ -72,7 +72,8 @@ def task_kind(task: Any) -> TaskKind | None:
     cls = getattr(task, "operator_class", None)
     if isinstance(cls, type):  # a MappedOperator of a DAG file
         return TaskKind.MAPPED if issubclass(cls, ClarityExportOperator) else None
-    if not type(task).__name__.startswith("Serialized"):
+    # Airflow 3.1 deserializes a mapped task as airflow.models.MappedOperator, its class a dict.
+    if not type(task).__name__.startswith("Serialized") and not isinstance(cls, dict):
         return None  # a DAG file's operator that is not ours
     fields = frozenset(getattr(task, "template_fields", ()) or ())
     if fields >= _EXPORT_FIELDS:

@@ -219,6 +219,15 @@ def _write_local_atomic(target: str, data: bytes) -> None:
         raise
 
 
+def bucket_of(path: ObjectStoragePath) -> str:
+    """The bucket (or container) of an object-storage path, without any connection id.
+
+    The first part of the fsspec path, not ``path.bucket`` or ``path.namespace``: on Airflow
+    3.1 (universal-pathlib 0.2) those still carry the connection id, ``aws_default@my-bucket``.
+    """
+    return path.path.split("/", 1)[0]
+
+
 def read_before_call(path: ObjectStoragePath, *, what: str) -> bytes | None:
     """Read ``path`` before a Clarity call, proving its storage can be reached.
 
@@ -229,7 +238,7 @@ def read_before_call(path: ObjectStoragePath, *, what: str) -> bytes | None:
     :raises ClarityRequestError: the location cannot be read, with what to check.
     """
     shown = _without_userinfo(str(path))
-    bucket = "" if is_local(path) else str(getattr(path, "bucket", "") or "")
+    bucket = "" if is_local(path) else bucket_of(path)
     try:
         data = read_bytes_or_none(path)
         if data is None and bucket:

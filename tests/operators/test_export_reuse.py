@@ -14,7 +14,9 @@ from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
 )
 from airflow_provider_clarity.operators.export import ClarityExportOperator
+from airflow_provider_clarity.snapshots.raw import raw_variable_key
 from airflow_provider_clarity.testing.emulator import ClarityEmulator
+from airflow_provider_clarity.version_compat import HAS_TASK_STATE_STORE
 from tests.operators.fixtures import PROJECT, FakeTaskStateStore, make_context
 
 # ------------------------------------------------------------------ raw snapshot reuse
@@ -95,11 +97,27 @@ def test_raw_location_folder_names_the_file_after_the_task_instance(
 
 
 def test_without_any_place_to_keep_raw_it_warns_and_still_exports(
-    conn: str, clarity_emulator: ClarityEmulator, task_log: Any
+    conn: str, clarity_emulator: ClarityEmulator, task_log: Any, airflow_db: Path
 ) -> None:
-    records = ClarityExportOperator(task_id="export").execute(make_context(with_state_store=False))
+    from airflow.models.variable import Variable
+
+    context = make_context(with_state_store=False)
+    records = ClarityExportOperator(task_id="export").execute(context)
     assert records
-    assert "Set raw_location (or destination) to keep it" in task_log()
+    if HAS_TASK_STATE_STORE:
+        assert "Set raw_location (or destination) to keep it" in task_log()
+        return
+    # Airflow 3.1 and 3.2 have no task state store: a Variable of the task instance keeps it.
+    key = raw_variable_key(context["ti"])
+    try:
+        again = ClarityExportOperator(task_id="export").execute(
+            make_context(with_state_store=False)
+        )
+        assert len(again) == len(records)
+        assert clarity_emulator.total_requests() == 1
+        assert "cannot be kept for retries" not in task_log()
+    finally:
+        Variable.delete(key)
 
 
 def test_dimension_fallback_is_kept_and_not_called_again(
