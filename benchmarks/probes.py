@@ -18,6 +18,8 @@ Each probe prints one line ``@@RESULT <json>`` on stdout (task logs may share st
 - ``calls``: Clarity calls counted by an in-process emulator for two plans, each run as
   written today (every task its own call: ``max_snapshot_age=0``, no derive) and with the
   provider's sharing and derived breakdowns.
+- ``plan``: the plan command's suggestion for a DAG folder of 8 single-dimension exports,
+  before and after one day of kept answers, each suggestion run for real (calls counted).
 """
 
 from __future__ import annotations
@@ -346,39 +348,53 @@ SINGLES = ("Browser", "Device", "Country", "OS", "Source", "Medium", "Campaign",
 PAIRS = (("Device", "OS"), ("Browser", "Country"), ("Source", "Medium"), ("Campaign", "Channel"))
 
 
+def _context(dag_id: str) -> Any:
+    """The minimal task context an export or a derive needs outside a worker."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    now = datetime.now(UTC)
+    ti = SimpleNamespace(dag_id=dag_id, task_id="t", run_id="bench", map_index=-1)
+    return {
+        "ti": ti,
+        "outlet_events": OutletEventAccessors(),
+        "data_interval_end": now,
+        "logical_date": now,
+    }
+
+
+def _export(folder: str, name: str, dims: Any, dag_id: str, age: int | None) -> None:
+    from airflow_provider_clarity.operators.export import ClarityExportOperator
+
+    ClarityExportOperator(
+        task_id=name,
+        clarity_conn_id=CONN_ID,
+        dimensions=list(dims),
+        destination=f"file://{folder}/{dag_id}/{name}.parquet",
+        max_snapshot_age=age,
+    ).execute(_context(dag_id))
+
+
+def _derive(folder: str, source: str, tables: Any, dag_id: str) -> None:
+    from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
+
+    ClarityDeriveOperator(
+        task_id="derive",
+        source=f"file://{folder}/{dag_id}/{source}.raw.json",
+        outputs={t: f"file://{folder}/{dag_id}/{t}.parquet" for t in tables},
+    ).execute(_context(dag_id))
+
+
+def _tables(folder: str) -> int:
+    return sum(f.endswith(".parquet") for _, _, fs in os.walk(folder) for f in fs)
+
+
 def calls_probe() -> dict[str, Any]:
     """Calls and tables for the 8 session dimensions plus 4 pairs, and for 3 DAGs asking
     ``Device``; the ledger and the shared-snapshot index are in memory (no API server)."""
-    from airflow.sdk.execution_time.context import OutletEventAccessors
-
-    from airflow_provider_clarity.operators.derive import ClarityDeriveOperator
-    from airflow_provider_clarity.operators.export import ClarityExportOperator
     from airflow_provider_clarity.snapshots import index as shared_index
     from airflow_provider_clarity.testing.emulator import ClarityEmulator
 
     _clarity_runner(())  # puts the in-memory ledger and shared-snapshot index in place
-
-    def context(dag_id: str) -> Any:
-        now = datetime.now(UTC)
-        ti = SimpleNamespace(dag_id=dag_id, task_id="t", run_id="bench", map_index=-1)
-        return {
-            "ti": ti,
-            "outlet_events": OutletEventAccessors(),
-            "data_interval_end": now,
-            "logical_date": now,
-        }
-
-    def export(folder: str, name: str, dims: Any, dag_id: str, age: int | None) -> None:
-        ClarityExportOperator(
-            task_id=name,
-            clarity_conn_id=CONN_ID,
-            dimensions=list(dims),
-            destination=f"file://{folder}/{dag_id}/{name}.parquet",
-            max_snapshot_age=age,
-        ).execute(context(dag_id))
-
-    def tables(folder: str) -> int:
-        return sum(f.endswith(".parquet") for _, _, fs in os.walk(folder) for f in fs)
 
     result: dict[str, Any] = {}
     with ClarityEmulator(daily_limit=1_000_000) as emulator:
@@ -391,24 +407,20 @@ def calls_probe() -> dict[str, Any]:
                 before = emulator.calls("bench")
                 if side == "baseline":
                     for dims in [(d,) for d in SINGLES] + list(PAIRS):
-                        export(folder, "_".join(dims), dims, side, 0)
+                        _export(folder, "_".join(dims), dims, side, 0)
                 else:
                     for dims in PAIRS:
-                        export(folder, "_".join(dims), dims, side, None)
-                        ClarityDeriveOperator(
-                            task_id="derive",
-                            source=f"file://{folder}/{side}/{'_'.join(dims)}.raw.json",
-                            outputs={d: f"file://{folder}/{side}/{d}.parquet" for d in dims},
-                        ).execute(context(side))
+                        _export(folder, "_".join(dims), dims, side, None)
+                        _derive(folder, "_".join(dims), dims, side)
                 result[f"plan_{side}"] = {
                     "calls": emulator.calls("bench") - before,
-                    "tables": tables(folder),
+                    "tables": _tables(folder),
                 }
             with tempfile.TemporaryDirectory() as folder:
                 shared_index.VariableLedgerStore("index").data = None
                 before = emulator.calls("bench")
                 for dag in ("team_1", "team_2", "team_3"):
-                    export(
+                    _export(
                         folder,
                         "device",
                         ("Device",),
@@ -417,7 +429,80 @@ def calls_probe() -> dict[str, Any]:
                     )
                 result[f"three_{side}"] = {
                     "calls": emulator.calls("bench") - before,
-                    "tables": tables(folder),
+                    "tables": _tables(folder),
+                }
+    return result
+
+
+EIGHT_SINGLES_DAG = """
+from airflow.sdk import DAG
+
+from airflow_provider_clarity.operators.export import ClarityExportOperator
+
+with DAG("singles", schedule="@daily", catchup=False):
+    for d in {singles!r}:
+        ClarityExportOperator(
+            task_id=d.lower(),
+            clarity_conn_id={conn_id!r},
+            dimensions=[d],
+            destination=f"file://{kept}/singles/{{d}}.parquet",
+        )
+"""
+
+
+def plan_probe() -> dict[str, Any]:
+    """The plan command's code on a DAG folder of 8 single-dimension exports: its suggestion
+    before any answer is kept (pairs, fit assumed) and after the DAG ran once (its 8 answers
+    listed in the shared-snapshot index: triples where the measured rows fit). Each
+    suggestion is then run for real, export and derive, counting the emulator's calls and
+    the tables written."""
+    from airflow_provider_clarity.plan import plan_dags
+    from airflow_provider_clarity.plan.rows import kept_rows
+    from airflow_provider_clarity.snapshots import index as shared_index
+    from airflow_provider_clarity.testing.emulator import ClarityEmulator
+    from airflow_provider_clarity.version_compat import dag_bag
+
+    _clarity_runner(())  # the in-memory ledger and index, which kept_rows reads too
+    result: dict[str, Any] = {}
+    with ClarityEmulator(daily_limit=1_000_000) as emulator, tempfile.TemporaryDirectory() as root:
+        os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = emulator.airflow_conn_json(
+            emulator.issue_token("bench"), project_id="bench", daily_limit=1_000_000
+        )
+        dags, kept = os.path.join(root, "dags"), os.path.join(root, "kept")
+        os.makedirs(dags)
+        with open(os.path.join(dags, "eight_singles.py"), "w") as file:
+            file.write(EIGHT_SINGLES_DAG.format(singles=SINGLES, conn_id=CONN_ID, kept=kept))
+        bag = dag_bag(dags)
+        if bag.import_errors:
+            raise RuntimeError(f"the plan's DAG folder does not import: {bag.import_errors}")
+
+        def suggestion() -> list[Any]:
+            (plan,), _ = plan_dags(bag.dags.values(), rows_of=kept_rows)
+            result["as_written"] = plan.spent
+            return plan.suggestion
+
+        shared_index.VariableLedgerStore("index").data = None
+        sides = {"baseline": suggestion()}  # nothing kept yet: today's pairs
+        before = emulator.calls("bench")
+        for d in SINGLES:  # the DAG as written runs once: 8 calls, 8 answers kept
+            _export(kept, d, (d,), "singles", None)
+        result["first_day_calls"] = emulator.calls("bench") - before
+        sides["clarity"] = suggestion()
+        for side, calls in sides.items():
+            with tempfile.TemporaryDirectory() as folder:
+                before = emulator.calls("bench")
+                for n, call in enumerate(calls):
+                    _export(folder, f"call{n}", call.dimensions, side, 0)
+                    _derive(folder, f"call{n}", [t for t in call.tables if "," not in t], side)
+                result[side] = {
+                    "suggested": sum(c.calls for c in calls),
+                    "calls": emulator.calls("bench") - before,
+                    "tables": _tables(folder) - len(calls),
+                    "lines": [
+                        f"{c.calls} x {','.join(c.dimensions)} "
+                        f"({c.fit.kind.value if c.fit else 'as written'})"
+                        for c in calls
+                    ],
                 }
     return result
 
@@ -433,6 +518,8 @@ def main(argv: list[str]) -> None:
 
     elif kind == "calls":
         _emit(calls_probe())
+    elif kind == "plan":
+        _emit(plan_probe())
     elif kind == "export":
         _emit(export_probe(args[0], args[1], int(args[2]), profile="--profile" in args))
     else:

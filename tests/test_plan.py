@@ -6,7 +6,9 @@ receive no request at all: the planner works offline.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -182,4 +184,106 @@ def test_airflow_clarity_plan_and_python_m_exit_codes(
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "= 1 of 8: fits" in ok.stdout
     assert_no_token(token, over.stdout + over.stderr + ok.stdout + ok.stderr)
+    assert clarity_emulator.total_requests() == 0
+
+
+def test_each_suggested_call_says_which_tasks_and_runs_it_replaces(
+    token: str, clarity_emulator: ClarityEmulator, tmp_path: Path
+) -> None:
+    folder = dags_folder(
+        tmp_path,
+        "why",
+        """
+        with DAG("morning", schedule="5 0 * * *", catchup=False):
+            ClarityExportOperator(task_id="os", dimensions=["OS"])
+            ClarityExportOperator(task_id="device", dimensions=["Device"])
+        with DAG("later", schedule="35 0 * * *", catchup=False):
+            ClarityExportOperator(task_id="os", dimensions=["OS"])
+        with DAG("twice", schedule="0 6,18 * * *", catchup=False):
+            ClarityExportOperator(task_id="device", dimensions=["Device"])
+        """,
+    )
+
+    status, report = check(folder)
+
+    assert status == 0, report
+    assert "suggested plan: 3 call(s) a day instead of 5" in report
+    assert "    3 x Device,OS  -> Device; OS\n" in report
+    # Why 3: Device is asked 1 + 2 times a day, OS 1 + 1 (state store: nothing shared).
+    assert (
+        "      why 3: the most calls a day of the tables it serves: "
+        "Device 3 = morning.device (1 a day, 5 0 * * *) + twice.device (2 a day, 0 6,18 * * *); "
+        "OS 2 = later.os (1 a day, 35 0 * * *) + morning.os (1 a day, 5 0 * * *)\n"
+    ) in report
+    assert (
+        "      fit assumed: a pair of session dimensions; no kept answer measured Device, OS"
+        in (report)
+    )
+    assert clarity_emulator.total_requests() == 0
+
+
+def keep_answers(
+    emulator: ClarityEmulator, folder: Path, dimensions: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yesterday's answers, one per single dimension, kept as raw files and listed in the
+    project's shared-snapshot index (its Variable, from the environment), as exports leave
+    them. The emulator builds them without HTTP, so it still receives no request."""
+    from datetime import UTC, datetime
+
+    from airflow.sdk import ObjectStoragePath
+
+    from airflow_provider_clarity.quota import MemoryLedgerStore
+    from airflow_provider_clarity.request import ClarityRequest
+    from airflow_provider_clarity.snapshots.index import SharedSnapshot, SnapshotIndex, index_key
+    from airflow_provider_clarity.snapshots.raw import PathSnapshotStore, RawSnapshot
+
+    folder.mkdir()
+    index = SnapshotIndex(PROJECT, store=MemoryLedgerStore())
+    now = datetime.now(UTC)
+    for dim in dimensions:
+        request = ClarityRequest.build(1, [dim]).params()
+        location = f"file://{folder}/{dim.lower()}.raw.json"
+        PathSnapshotStore(ObjectStoragePath(location)).save(
+            RawSnapshot(
+                request, PROJECT, now, emulator.payload(PROJECT, dimensions=(dim,)), host="h"
+            )
+        )
+        index.register(SharedSnapshot(request, now, location, "h", "worker", f"day1/{dim}"))
+    document = index.store.load()
+    monkeypatch.setenv(f"AIRFLOW_VAR_{index_key(PROJECT).upper()}", json.dumps(document))
+
+
+def test_triples_are_packed_where_kept_answers_measured_their_rows(
+    token: str, clarity_emulator: ClarityEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = dags_folder(
+        tmp_path,
+        "singles",
+        f"""
+        with DAG("singles", schedule="@daily", catchup=False):
+            for d in {SINGLES!r}:
+                ClarityExportOperator(task_id=d.lower(), dimensions=[d])
+        """,
+    )
+
+    _, unmeasured = check(folder)
+    keep_answers(clarity_emulator, tmp_path / "kept", SINGLES[:-1], monkeypatch)  # no Channel
+    _, measured = check(folder)
+
+    # Nothing measured: pairs only, each fit assumed, and the report says what would help.
+    assert "suggested plan: 4 call(s) a day instead of 8" in unmeasured, unmeasured
+    assert unmeasured.count("fit assumed: a pair of session dimensions") == 4
+    assert "fit measured" not in unmeasured
+    assert "row counts: none measured" in unmeasured
+    # 7 singles measured: two triples under 800 rows, Country (31 values) with the one
+    # dimension no answer measured, Channel, in an assumed pair.
+    assert "suggested plan: 3 call(s) a day instead of 8" in measured, measured
+    assert "row counts: measured from 7 kept answer(s)" in measured
+    calls = re.findall(r"^    1 x (\S+)  -> (.+)$", measured, re.MULTILINE)
+    assert sorted(d for dims, _ in calls for d in dims.split(",")) == sorted(SINGLES)
+    assert sorted(len(dims.split(",")) for dims, _ in calls) == [2, 3, 3]
+    bounds = [int(n) for n in re.findall(r"fit measured: at most (\d+) rows a block", measured)]
+    assert len(bounds) == 2 and all(n <= 800 for n in bounds), measured
+    assert ("Country,Channel", "Channel; Country") in calls
+    assert "fit assumed: a pair of session dimensions; no kept answer measured Channel" in measured
     assert clarity_emulator.total_requests() == 0

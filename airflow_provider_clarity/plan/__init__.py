@@ -14,7 +14,9 @@ per project:
   a run whose raw answer other workers can read (``snapshots/index.py``);
 - the breakdowns derivable from another task's answer (``derive.validate_roll_up``);
 - a suggested plan with fewer calls: as few calls as cover every breakdown, the rest
-  derived with ``ClarityDeriveOperator``.
+  derived with ``ClarityDeriveOperator``; each call says which tasks it replaces (their
+  calls a day) and why its answer fits under Clarity's 1000-row cap (requested, measured
+  from the kept answers the shared-snapshot index lists, or assumed for a pair).
 
 The exit status is 1 when a project's calls as written (after what sharing absorbs, which
 needs no change to the DAGs) exceed its budget; the suggestion does not count. 2 when a
@@ -22,9 +24,9 @@ DAG file does not import. So a DAG repository's CI can run it.
 
 Its modules, in the order a plan is made: ``tasks`` (which tasks are Clarity's),
 ``schedule`` (a DAG's runs), ``connections`` (an export's project, offline), ``collect``,
-``count`` (the calls runs spend), ``suggest``, ``budget`` (each project's busiest day),
-``render`` and ``cli`` (the command). The api-server's quota page imports ``collect`` and
-``count``, never the command.
+``count`` (the calls runs spend), ``rows`` (the rows kept answers had), ``suggest``,
+``budget`` (each project's busiest day), ``render`` and ``cli`` (the command). The
+api-server's quota page imports ``collect`` and ``count``, never the command.
 """
 
 from __future__ import annotations

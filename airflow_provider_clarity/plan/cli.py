@@ -9,11 +9,13 @@ from collections.abc import Sequence
 
 from airflow_provider_clarity.plan.budget import plan_dags
 from airflow_provider_clarity.plan.render import render
+from airflow_provider_clarity.plan.rows import kept_rows
 from airflow_provider_clarity.version_compat import dag_bag
 
 
 def check(dags_folder: str | os.PathLike[str] | None = None) -> tuple[int, str]:
-    """Load ``dags_folder`` (Airflow's ``[core] dags_folder`` by default) and plan it.
+    """Load ``dags_folder`` (Airflow's ``[core] dags_folder`` by default) and plan it, with
+    the row counts of the answers each project's shared-snapshot index lists.
 
     Returns the exit status (0 fits, 1 over budget, 2 a DAG file failed to import) and the
     report.
@@ -26,7 +28,7 @@ def check(dags_folder: str | os.PathLike[str] | None = None) -> tuple[int, str]:
             for path, error in bag.import_errors.items()
         )
         return 2, f"DAG files that failed to import (fix them first):\n{errors}\n"
-    plans, derives = plan_dags(bag.dags.values())
+    plans, derives = plan_dags(bag.dags.values(), rows_of=kept_rows)
     status = 0 if all(p.fits for p in plans) else 1
     return status, render(plans, derives)
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from airflow_provider_clarity.plan.budget import ProjectPlan
 from airflow_provider_clarity.plan.schedule import DAYS
+from airflow_provider_clarity.plan.suggest import Need, SuggestedCall
 from airflow_provider_clarity.plan.tasks import TaskPlan
 
 
@@ -52,11 +53,30 @@ def render(plans: Sequence[ProjectPlan], derives: Sequence[TaskPlan] = ()) -> st
             lines.append(
                 f"  suggested plan: {plan.suggested} call(s) a day instead of {plan.spent}"
             )
-            for dims, calls, tables in plan.suggestion:
-                lines.append(
-                    f"    {calls} x {','.join(dims) or 'no dimension'}  -> {'; '.join(tables)}"
-                )
+            lines.extend(_suggested(call) for call in plan.suggestion)
+            lines.append(f"    {plan.rows.describe()}")
         lines.append("")
     for task in derives:
         lines.append(f"derive task {task.label}: 0 calls (rolls up a kept snapshot)")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _suggested(call: SuggestedCall) -> str:
+    """A suggested call, why it is made that many times a day (the tasks it replaces and
+    their calls), and why its answer fits under the row cap."""
+    head = f"    {call.calls} x {','.join(call.dimensions) or 'no dimension'}  -> "
+    head += "; ".join(call.tables)
+
+    def askers(need: Need) -> str:
+        return " + ".join(f"{a.label} ({a.calls} a day, {a.schedule})" for a in need.askers)
+
+    if len(call.serves) == 1:
+        why = f"replaces {askers(call.serves[0])}"
+    else:
+        why = "the most calls a day of the tables it serves: " + "; ".join(
+            f"{need.table} {need.calls} = {askers(need)}" for need in call.serves
+        )
+    lines = [head, f"      why {call.calls}: {why}"]
+    if call.fit is not None:
+        lines.append(f"      fit {call.fit.kind.value}: {call.fit.text}")
+    return "\n".join(lines)

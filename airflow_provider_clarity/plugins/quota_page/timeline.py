@@ -52,13 +52,25 @@ def _ticks(start: datetime, end: datetime) -> list[str]:
     return parts
 
 
+def _call_tip(call: CallReport) -> str:
+    tip = f"{moment_text(call['at'])} {call['caller']['label']}: {call['outcome']}"
+    return tip if call["counted"] else tip + " (not counted)"
+
+
+def _run_tip(run: ScheduledRun) -> str:
+    tip = (
+        f"{moment_text(run['at'])} {run['dag_id']} / {run['task_id']}: scheduled, {run['request']}"
+    )
+    if run["shared_from"]:
+        tip += f" (no call: reuses {run['shared_from']}'s shared snapshot)"
+    return tip
+
+
 def _marker(project: ProjectReport, call: CallReport, x: float, lane: int) -> str:
     y = AXIS_Y - 12 - lane * LANE
     colour = outcome_colour(call["outcome"])
     fill = colour if call["counted"] else "#fff"
-    tip = f"{moment_text(call['at'])} {call['caller']['label']}: {call['outcome']}"
-    if not call["counted"]:
-        tip += " (not counted)"
+    tip = _call_tip(call)
     return (
         f'<g class="call" data-call-id="{escape(call["id"])}">'
         f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{AXIS_Y}" stroke="{colour}" '
@@ -83,13 +95,8 @@ def _vertical(x: float, colour: str, label: str, dashed: bool = True) -> str:
 def _scheduled_marker(run: ScheduledRun, x: float, lane: int) -> str:
     """A run still to come: a hollow diamond, dashed when a shared snapshot serves it."""
     y, r = AXIS_Y - 12 - lane * LANE, 6
-    tip = (
-        f"{moment_text(run['at'])} {run['dag_id']} / {run['task_id']}: scheduled, {run['request']}"
-    )
-    dash = ""
-    if run["shared_from"]:
-        tip += f" (no call: reuses {run['shared_from']}'s shared snapshot)"
-        dash = ' stroke-dasharray="2 2"'
+    tip = _run_tip(run)
+    dash = ' stroke-dasharray="2 2"' if run["shared_from"] else ""
     points = f"{x:.1f},{y - r} {x + r:.1f},{y} {x:.1f},{y + r} {x - r:.1f},{y}"
     return (
         f'<g class="scheduled" data-dag-id="{escape(run["dag_id"])}" '
@@ -102,15 +109,44 @@ def _scheduled_marker(run: ScheduledRun, x: float, lane: int) -> str:
     )
 
 
-def _lane(last: list[float], x: float) -> int:
-    """The first lane whose latest marker is far enough left of ``x`` (at most four lanes)."""
-    lane = next((i for i, seen in enumerate(last) if x - seen >= 14), len(last))
-    lane = min(lane, 3)  # past four lanes, markers overlap rather than leave the chart
-    if lane < len(last):
-        last[lane] = x
-    else:
-        last.append(x)
-    return lane
+#: Marker lanes above the axis; a column that needs more is drawn as one counted stack.
+LANES = 4
+#: Markers closer than this (in px, about 14 minutes of a day) share a column.
+COLUMN = 14.0
+
+
+def _lanes(xs: list[float]) -> list[tuple[float, int, int]]:
+    """Where each marker at ``xs`` (in drawing order) goes: ``(x, lane, stack)``.
+
+    A marker takes the first lane whose latest marker is at least ``COLUMN`` px to its left.
+    When all ``LANES`` are taken, it joins the top lane's marker (``stack`` is that marker's
+    index): it is drawn at the same spot, and the spot is labelled with how many it holds,
+    so five calls in one minute read as four dots, the top one marked "x2".
+    """
+    last: list[tuple[float, int]] = []  # per lane: (x, index) of its latest own marker
+    placed: list[tuple[float, int, int]] = []
+    for index, x in enumerate(xs):
+        lane = next((i for i, (seen, _) in enumerate(last) if x - seen >= COLUMN), len(last))
+        if lane < LANES:
+            if lane < len(last):
+                last[lane] = (x, index)
+            else:
+                last.append((x, index))
+            placed.append((x, lane, index))
+        else:
+            anchor_x, anchor = last[LANES - 1]
+            placed.append((anchor_x, LANES - 1, anchor))
+    return placed
+
+
+def _stack_label(x: float, lane: int, tips: list[str]) -> str:
+    """The count beside a spot that holds several markers, with all of them in its tooltip."""
+    y = AXIS_Y - 12 - lane * LANE
+    return (
+        f'<text class="stack-count" data-count="{len(tips)}" x="{x + 9:.1f}" y="{y + 4:.1f}" '
+        f'font-size="11" font-weight="bold" fill="#2d3748">\u00d7{len(tips)}'
+        f"<title>{escape('; '.join(tips))}</title></text>"
+    )
 
 
 def timeline(project: ProjectReport, now: datetime) -> str:
@@ -137,13 +173,23 @@ def timeline(project: ProjectReport, now: datetime) -> str:
     if next_reset and datetime.fromisoformat(next_reset) > now:
         label = f"next call {datetime.fromisoformat(next_reset):%H:%M} UTC"
         parts.append(_vertical(_x(next_reset, start, end), "#2f855a", label))
-    last: list[float] = []  # the x of the latest marker in each lane
-    for call in (c for c in project.get("calls", []) if c["in_window"]):
-        x = _x(call["at"], start, end)
-        parts.append(_marker(project, call, x, _lane(last, x)))
-    for run in scheduled["runs"] if scheduled else []:
-        x = _x(run["at"], start, end)
-        parts.append(_scheduled_marker(run, x, _lane(last, x)))
+    calls = [c for c in project.get("calls", []) if c["in_window"]]
+    runs = scheduled["runs"] if scheduled else []
+    xs = [_x(item["at"], start, end) for item in [*calls, *runs]]
+    stacks: dict[int, list[str]] = {}
+    placed = _lanes(xs)
+    for n, (x, lane, stack) in enumerate(placed):
+        if n < len(calls):
+            parts.append(_marker(project, calls[n], x, lane))
+            tip = _call_tip(calls[n])
+        else:
+            parts.append(_scheduled_marker(runs[n - len(calls)], x, lane))
+            tip = _run_tip(runs[n - len(calls)])
+        stacks.setdefault(stack, []).append(tip)
+    for stack, tips in stacks.items():
+        if len(tips) > 1:
+            x, lane, _ = placed[stack]
+            parts.append(_stack_label(x, lane, tips))
     label = f"Calls in the current window of project {project['project_id']}, and runs to come"
     return (
         f'<svg class="timeline" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} '
