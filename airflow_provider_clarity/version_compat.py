@@ -48,8 +48,9 @@ else:  # 3.1: the Task SDK has it only in airflow.exceptions (not mapped by comm
 HAS_PROVIDER_CLI = AIRFLOW_V_3_2_PLUS
 #: Whether tasks get ``context["task_state_store"]`` (Airflow 3.3+).
 HAS_TASK_STATE_STORE = AIRFLOW_V_3_3_PLUS
-#: Whether the connection form is built from provider metadata ``conn-fields`` (3.2+); 3.1
-#: reads the hook's ``get_connection_form_widgets`` / ``get_ui_field_behaviour`` instead.
+#: Whether the connection form is built from provider metadata ``conn-fields`` (3.2+). 3.1 only
+#: reads wtforms-based hook methods, which this hook does not define: there the form shows the
+#: standard fields and the extras go in the Extra JSON (docs/connection.md).
 HAS_CONN_FIELDS = AIRFLOW_V_3_2_PLUS
 
 
