@@ -1,6 +1,7 @@
 """The FastAPI app behind the "Clarity quota" page, mounted by the api-server at ``/clarity-quota``.
 
-Both routes depend on Airflow's own ``requires_access_variable("GET")``: the auth manager
+It serves these two routes only (FastAPI's ``/docs``, ``/redoc`` and ``/openapi.json`` are
+off). Both depend on Airflow's own ``requires_access_variable("GET")``: the auth manager
 decides, from the JWT in the ``Authorization: Bearer`` header or, for the page the UI shows in
 its iframe, the ``_token`` cookie. Anonymous requests get 401, users who may not read
 Variables 403.
@@ -86,6 +87,12 @@ def create_app() -> FastAPI:
             "read Variables."
         ),
         dependencies=[Depends(requires_access_variable("GET"))],
+        # FastAPI's own pages would answer anonymous users: the dependency above guards
+        # only the routes declared here, so every other route is off.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     the_user = Depends(get_user)  # the same user the access check resolved (cached per request)
 
