@@ -17,7 +17,9 @@ def usage(args: argparse.Namespace) -> None:
     """Print who spent which of a project's calls, and what is left."""
     from airflow_provider_clarity.quota import main
 
-    main(["usage", args.target])
+    status = main(["usage", args.target])
+    if status:
+        raise SystemExit(status)
 
 
 def plan(args: argparse.Namespace) -> None:

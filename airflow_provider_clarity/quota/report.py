@@ -6,6 +6,7 @@ report, the refusal message and the UI can never disagree about what is left.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ from airflow_provider_clarity.exceptions import (
 )
 from airflow_provider_clarity.quota.records import CallRecord
 from airflow_provider_clarity.windows.utc import utc_text
+
+# C0 and C1 controls, DEL, zero-width and bidi marks, line and paragraph separators, bidi
+# embeddings, overrides and isolates, invisible operators, the byte order mark.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every character that could steer a terminal or reorder what is read
+    (escape sequences, ``\\r``, C1 controls, bidi overrides...) written as its Python escape
+    (``\\x1b``, ``\\u202e``): what ``usage`` and the quota page show of stored strings."""
+    return _UNSAFE.sub(lambda found: ascii(found.group())[1:-1], str(text))
 
 
 @dataclass(frozen=True)
