@@ -22,6 +22,7 @@ __all__ = [
     "ClarityDegradedError",
     "ClarityDimensionFallbackError",
     "ClarityError",
+    "ClarityLedgerError",
     "ClarityPermanentError",
     "ClarityPermissionError",
     "ClarityQuotaExceededError",
@@ -50,6 +51,12 @@ class ClarityPermissionError(ClarityPermanentError):
 
 class ClarityRequestError(ClarityPermanentError):
     """The request is invalid: rejected locally before any call, or by Clarity with a 400."""
+
+
+class ClarityLedgerError(ClarityPermanentError):
+    """The quota ledger cannot count this call safely: its document is unreadable, or this
+    process could write it at the same time as another host. Nothing was sent; the message
+    says what to fix."""
 
 
 class QuotaSource(StrEnum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from airflow_provider_clarity.quota.lock import LockScope, lock_scope
 from airflow_provider_clarity.quota.records import OUTSIDE_AIRFLOW
 from airflow_provider_clarity.quota.store import in_task
 
@@ -44,6 +45,73 @@ def current_caller(default: str = OUTSIDE_AIRFLOW) -> str:
         return caller_label(get_current_context()["ti"])
     except Exception:  # no task is running: a script, the CLI, a unit test
         return default
+
+
+def current_pool() -> str | None:
+    """The pool of the running task instance, else ``None`` (a script, the CLI, a unit test)."""
+    try:
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+    except Exception:
+        return None
+    task = context.get("task") or getattr(context.get("ti"), "task", None)
+    pool = getattr(task, "pool", None)
+    return str(pool) if pool else None
+
+
+def unserialised_writer(scope: LockScope, *, pool: str = DEFAULT_POOL) -> str | None:
+    """Why this process must not write a ledger, or ``None`` when its writes are serialised.
+
+    They are when the ledger lock covers every writer (one host, or a shared
+    ``[clarity] ledger_lock_dir``), or else when this is a task in ``pool``, which must then
+    have 1 slot (``pool_fault`` says so where the slots can be read).
+    """
+    if scope.covers_every_writer:
+        return None
+    task_pool = current_pool()
+    if task_pool == pool:
+        return None
+    who = f"this task runs in pool {task_pool!r}" if task_pool else "this process is no task"
+    return (
+        f"Refusing to count a Clarity call in the quota ledger: with {scope.executor} tasks run "
+        f"on several hosts and no [clarity] ledger_lock_dir is set, so only tasks in the 1-slot "
+        f"pool '{pool}' are serialised, and {who}. Two such writers could both spend the last "
+        f"call. Run the task in pool '{pool}' (`@task(pool=\"{pool}\")`, or pool= on the "
+        f"operator), or set [clarity] ledger_lock_dir (AIRFLOW__CLARITY__LEDGER_LOCK_DIR) to a "
+        f"directory every worker mounts, which also lets different projects call in parallel. "
+        f"No Clarity call was made."
+    )
+
+
+def pool_fault(pool: str = DEFAULT_POOL, *, scope: LockScope | None = None) -> str | None:
+    """Say what is wrong when the ledger relies on ``pool`` and it has more than one slot.
+
+    The ledger relies on the pool only where its lock does not cover every writer
+    (``LockScope.covers_every_writer``). Read from the metadata DB: for the API server, the
+    CLI and ``test_connection``; ``None`` where the DB cannot be read (a task, a unit test).
+    """
+    if in_task():
+        return None
+    scope = scope or lock_scope()
+    if scope.covers_every_writer:
+        return None
+    try:
+        from airflow.models.pool import Pool
+
+        found = Pool.get_pool(pool)
+    except Exception:
+        return None
+    if found is None or found.slots == 1:
+        return None
+    slots = "unlimited" if found.slots < 0 else str(found.slots)
+    return (
+        f"Fault: the pool '{pool}' has {slots} slots, but with {scope.executor} and no "
+        f"[clarity] ledger_lock_dir the quota ledger relies on that pool running one Clarity "
+        f"call at a time: two tasks could both spend the last call. Set it to 1 slot "
+        f'(`airflow pools set {pool} 1 "Clarity API calls"`), or set [clarity] ledger_lock_dir '
+        f"to a directory every worker mounts (then the pool may have a slot per project)."
+    )
 
 
 def warn_if_unsafe_pool(task: Any, *, pool: str = DEFAULT_POOL) -> bool:
