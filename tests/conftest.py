@@ -56,6 +56,19 @@ def migrate_airflow_db() -> None:
     _MIGRATED = True
 
 
+@pytest.fixture(autouse=True)
+def _forget_quota_ledgers() -> Iterator[None]:
+    """Every test starts with no quota ledger: direct hook calls are counted by default, so
+    one test's calls would otherwise spend the next test's quota (same emulator project)."""
+    yield
+    database = AIRFLOW_HOME / "airflow.db"
+    if _MIGRATED and database.exists():
+        import sqlite3
+
+        with sqlite3.connect(database, timeout=30) as db:
+            db.execute("DELETE FROM variable WHERE key LIKE 'clarity\\_quota\\_\\_%' ESCAPE '\\'")
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated metadata DB under the session's AIRFLOW_HOME."""

@@ -125,6 +125,11 @@ class ClarityHook(HttpHook):
     :param max_retries: how many times a 5xx, timeout or dropped connection is retried. Each
         retry may cost one of the project's daily calls.
     :param retry_backoff: the first wait between attempts in seconds; it doubles each time.
+    :param count_calls: count every call this hook makes without an ``observer`` in the
+        project's quota ledger, as the operator's calls are (``quota/direct.py``): it is then
+        refused when the ledger says no call is left or Clarity is in an outage cool-down.
+        ``False`` sends uncounted, so the exports cannot know about the call: use it only for
+        a project no Airflow task calls.
     """
 
     conn_name_attr = "clarity_conn_id"
@@ -144,6 +149,7 @@ class ClarityHook(HttpHook):
         timeout: float | None = None,
         max_retries: int = 2,
         retry_backoff: float = 2.0,
+        count_calls: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(method="GET", http_conn_id=clarity_conn_id, **kwargs)
@@ -157,6 +163,7 @@ class ClarityHook(HttpHook):
         self._timeout_argument = None if timeout is None else float(timeout)
         self.max_retries = max_retries
         self.retry_backoff = float(retry_backoff)
+        self.count_calls = bool(count_calls)
 
     # ----------------------------------------------------------------- connection settings
 
@@ -387,13 +394,17 @@ class ClarityHook(HttpHook):
 
         The request is validated before anything is sent. ``request``, when given, is used
         instead of ``num_of_days`` and ``dimensions``. ``observer`` is told about every HTTP
-        attempt, retries included.
+        attempt, retries included; without one, the call is counted in the project's quota
+        ledger unless the hook has ``count_calls=False``.
 
         :raises ClarityRequestError: invalid request or connection (nothing sent), a 400, a
             redirect or another 4xx.
         :raises ClarityAuthError: 401, or no usable token in the connection (nothing sent).
         :raises ClarityPermissionError: 403.
-        :raises ClarityQuotaExceededError: 429 (never retried), or raised by ``observer``.
+        :raises ClarityQuotaExceededError: 429 (never retried), or the quota ledger (or
+            ``observer``) refused the call: no call left, or an outage cool-down
+            (``ClarityDegradedError``). Nothing was sent then.
+        :raises ClarityLedgerError: the quota ledger cannot count the call safely.
         :raises ClarityServerError: 5xx or no connection, after ``max_retries`` retries.
         :raises ClarityResponseError: a 200 whose body is not the expected JSON.
         :raises ClarityDimensionFallbackError: Clarity ignored the requested dimensions.
@@ -407,16 +418,32 @@ class ClarityHook(HttpHook):
         """Send ``request`` and return whatever answered, unchanged (5xx after retries too).
 
         Refuses before sending what ``check_offline`` refuses. Redirects are never followed.
+        Without ``observer``, the project's quota ledger observes the call
+        (``quota.direct``), unless ``count_calls`` is off. An observer with an
+        ``after_answer(answer)`` method is told the final answer too (the ledger starts its
+        outage cool-down there).
 
         :raises ClarityError: nothing usable came back (no connection, a TLS failure, a body
             that broke off), or ``observer`` refused the attempt.
         """
         self.check_offline()
+        if observer is None and self.count_calls:
+            # The ledger stays beside the hook: it is asked for, never consulted in here.
+            from airflow_provider_clarity.quota.direct import ledger_for_direct_call
+
+            observer = ledger_for_direct_call(self)
         session = self.get_conn()
         prepared = session.prepare_request(
             requests.Request("GET", self.url_from_endpoint(API_ENDPOINT), params=request.params())
         )
-        return self._send_with_retries(session, prepared, request, observer)
+        answer = self._send_with_retries(session, prepared, request, observer)
+        after_answer = getattr(observer, "after_answer", None)
+        if after_answer is not None:
+            try:
+                after_answer(answer)
+            except Exception as exc:  # the answer is the caller's to keep, whatever happens
+                self.log.warning("The quota ledger could not take the call's answer: %s", exc)
+        return answer
 
     def interpret(self, answer: ClarityAnswer, request: ClarityRequest) -> list[dict[str, Any]]:
         """The payload of a usable answer, else the exception that says what to do.

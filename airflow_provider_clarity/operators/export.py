@@ -317,8 +317,6 @@ class ClarityExportOperator(BaseOperator):
             except ClarityError:
                 pass
         self._keep(store, snapshot)
-        if answer.all_attempts_failed_on_clarity:
-            ledger.mark_degraded()
         return snapshot
 
     def _keep(self, store: SnapshotStore, snapshot: RawSnapshot) -> None:

@@ -1,0 +1,87 @@
+"""The ledger a direct hook call is counted in, unless the hook was told not to count.
+
+``ClarityHook.fetch`` (and so ``get_live_insights``) asks this module for its observer when
+the caller passes none: a hand-written ``@task`` with the hook spends the same daily calls as
+the operator, so it is counted in the same per-project ledger, meets the same refusals and the
+same outage cool-down. ``ClarityHook(count_calls=False)`` opts out.
+
+Inside a task, a ledger that cannot be read stops the call (fail closed). Outside a task (a
+script, a notebook) the ledger lives in the metadata DB, which a script may not reach: the
+call is then made uncounted, and the log says so, as it says when the call was counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.quota.context import current_caller
+from airflow_provider_clarity.quota.ledger import QuotaLedger
+from airflow_provider_clarity.quota.store import in_task
+
+if TYPE_CHECKING:
+    from airflow_provider_clarity.hooks.clarity import ClarityAnswer, ClarityHook
+    from airflow_provider_clarity.request import ClarityRequest
+
+log = logging.getLogger(__name__)
+
+
+def ledger_for_direct_call(hook: ClarityHook) -> QuotaLedger | ScriptLedger:
+    """The observer that counts a call the hook makes on its own.
+
+    Inside a task, the project's ``QuotaLedger`` itself: what it refuses is refused.
+    Elsewhere a ``ScriptLedger`` around it, which sends uncounted (and says so) when the
+    metadata DB cannot be reached.
+    """
+    ledger = QuotaLedger.for_hook(hook, caller=current_caller())
+    return ledger if in_task() else ScriptLedger(ledger)
+
+
+class ScriptLedger:
+    """Count a call made outside a task, where the metadata DB may not be reachable.
+
+    Refusals (no call left, a cool-down, an unreadable ledger) stop the call as in a task.
+    Only a ledger that cannot be reached at all (no metadata DB configured) lets the call go
+    uncounted, with a warning; either way the log says whether the call was counted.
+    """
+
+    def __init__(self, ledger: QuotaLedger) -> None:
+        self.ledger = ledger
+        self.counting = True
+
+    def before_call(self, request: ClarityRequest) -> None:
+        if not self.counting:
+            return
+        try:
+            self.ledger.before_call(request)
+        except ClarityError:
+            raise
+        except Exception as exc:  # no metadata DB here (a plain script): say so, don't guess
+            self.counting = False
+            log.warning(
+                "The call for project '%s' is NOT counted in the Clarity quota ledger "
+                "(Variable %s): the ledger cannot be reached from this process (%s). Run it "
+                "inside an Airflow task, or where the Airflow metadata DB is configured, to count "
+                "it; the exports cannot see calls they do not count and may meet 429s.",
+                self.ledger.project_id,
+                self.ledger.key,
+                type(exc).__name__,
+            )
+
+    def after_call(self, request: ClarityRequest, outcome: str) -> None:
+        if not self.counting:
+            return
+        self.ledger.after_call(request, outcome)
+        log.info(
+            "The call for project '%s' is counted in the Clarity quota ledger (Variable %s), as "
+            "the exports' calls are; %s call(s) left. Pass count_calls=False to the hook not to "
+            "count it.",
+            self.ledger.project_id,
+            self.ledger.key,
+            self.ledger.remaining_after_last_call,
+        )
+
+    def after_answer(self, answer: ClarityAnswer) -> None:
+        if self.counting:
+            self.ledger.after_answer(answer)
