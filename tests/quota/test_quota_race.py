@@ -114,9 +114,10 @@ def _race(
 
 def _ledger(home: Path) -> dict[str, Any]:
     """The project's ledger document, read through the core Variable model as usage does."""
+    key = ledger_key(PROJECT)
     code = (
-        "from airflow.models.variable import Variable;"
-        f"import json; print('LEDGER', json.dumps(Variable.get({ledger_key(PROJECT)!r}, deserialize_json=True)))"
+        "import json\nfrom airflow.models.variable import Variable\n"
+        f"print('LEDGER', json.dumps(Variable.get({key!r}, deserialize_json=True)))"
     )
     env = {
         **os.environ,
