@@ -1,10 +1,11 @@
 """The FastAPI app behind the "Clarity quota" page, mounted by the api-server at ``/clarity-quota``.
 
-It serves these two routes only (FastAPI's ``/docs``, ``/redoc`` and ``/openapi.json`` are
-off). Both depend on Airflow's own ``requires_access_variable("GET")``: the auth manager
-decides, from the JWT in the ``Authorization: Bearer`` header or, for the page the UI shows in
-its iframe, the ``_token`` cookie. Anonymous requests get 401, users who may not read
-Variables 403.
+It serves the page and its JSON, nothing else (FastAPI's ``/docs``, ``/redoc`` and
+``/openapi.json`` are off); both take ``?page=N``. Both depend on Airflow's own
+``requires_access_variable("GET")``: the auth manager decides, from the JWT in the
+``Authorization: Bearer`` header or, for the page the UI shows in its iframe, the ``_token``
+cookie. Anonymous requests get 401, users who may not read Variables 403. DAGs the user may
+not read are never named (``page_data``'s rule).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
 
 from airflow_provider_clarity.plugins import quota_page
-from airflow_provider_clarity.plugins.page_data import report
+from airflow_provider_clarity.plugins.page_data import PER_PAGE, report
 from airflow_provider_clarity.quota import VARIABLE_PREFIX
 
 log = logging.getLogger(__name__)
@@ -43,22 +44,31 @@ def _ledger_variables() -> list[tuple[str, str | None]]:
         return [(row.key, row.val) for row in rows]
 
 
-def _schedule(now: datetime, user: Any) -> tuple[Any, str | None]:
-    """The active exports' coming runs (``quota_schedule``), or why they could not be read.
+def _readable(user: Any) -> frozenset[str]:
+    """The DAGs ``user`` may read (the auth manager's ``get_authorized_dag_ids``).
 
-    Only DAGs ``user`` may read are named (the auth manager's ``get_authorized_dag_ids``);
-    the calls of the others are counted as ``hidden_calls``.
+    :raises Exception: when the auth manager cannot tell; the caller then names no DAG.
     """
     from airflow.api_fastapi.app import get_auth_manager
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return frozenset(
+            get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
+        )
+
+
+def _schedule(now: datetime, readable: frozenset[str]) -> tuple[Any, str | None]:
+    """The active exports' coming runs (``quota_schedule``), or why they could not be read.
+
+    Only DAGs in ``readable`` are named; the calls of the others are counted as ``hidden_calls``.
+    """
     from airflow.utils.session import create_session
 
     from airflow_provider_clarity.plugins.quota_schedule import read_schedule
 
     try:
         with create_session() as session:
-            readable = get_auth_manager().get_authorized_dag_ids(
-                user=user, method="GET", session=session
-            )
             return read_schedule(now, session=session, readable=readable), None
     except Exception as err:  # the ledgers must still show when the schedule cannot be read
         log.warning("Clarity quota page: the DAG schedules could not be read", exc_info=True)
@@ -66,12 +76,39 @@ def _schedule(now: datetime, user: Any) -> tuple[Any, str | None]:
         return None, f"{type(err).__name__} (see the api-server log)"
 
 
-def current_report(user: Any) -> dict[str, Any]:
-    """The endpoint's answer: every project's ledger and its calls still scheduled, now."""
+def _connections() -> dict[str, Any]:
+    """Each project's clarity connection settings (``connection.known``): what exports use."""
+    from airflow_provider_clarity.connection.known import by_project, clarity_connections
+
+    try:
+        return dict(by_project(clarity_connections()))
+    except Exception:  # the stored settings still show, marked as such
+        log.warning("Clarity quota page: the clarity connections could not be read", exc_info=True)
+        return {}
+
+
+def current_report(user: Any, page: int = 1) -> dict[str, Any]:
+    """The endpoint's answer: page ``page`` of every project's ledger and its calls still
+    scheduled, now, as ``user`` may see it (``page_data``'s rule for DAGs they may not read)."""
+    from airflow_provider_clarity.quota.context import pool_fault
+
     now = datetime.now(UTC)
-    schedule, error = _schedule(now, user)
+    try:
+        readable = _readable(user)
+    except Exception:  # name no DAG rather than every DAG
+        log.warning("Clarity quota page: the user's readable DAGs are unknown", exc_info=True)
+        readable = frozenset()
+    schedule, error = _schedule(now, readable)
     return report(
-        _ledger_variables(), now, ui_base=_ui_base(), schedule=schedule, schedule_error=error
+        _ledger_variables(),
+        now,
+        ui_base=_ui_base(),
+        schedule=schedule,
+        schedule_error=error,
+        connections=_connections(),
+        readable=readable,
+        page=page,
+        pool_fault=pool_fault(),
     )
 
 
@@ -96,12 +133,14 @@ def create_app() -> FastAPI:
     )
     the_user = Depends(get_user)  # the same user the access check resolved (cached per request)
 
+    page_number = Query(1, ge=1, alias="page", description=f"{PER_PAGE} projects a page")
+
     @app.get("/", response_class=HTMLResponse, summary="The Clarity quota page")
-    def page(user: Any = the_user) -> HTMLResponse:
-        return HTMLResponse(quota_page.render(current_report(user)))
+    def page(user: Any = the_user, number: int = page_number) -> HTMLResponse:
+        return HTMLResponse(quota_page.render(current_report(user, number)))
 
     @app.get("/api/projects", summary="Every project's quota ledger, as JSON")
-    def projects(user: Any = the_user) -> dict[str, Any]:
-        return current_report(user)
+    def projects(user: Any = the_user, number: int = page_number) -> dict[str, Any]:
+        return current_report(user, number)
 
     return app

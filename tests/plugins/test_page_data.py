@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_clarity.connection.known import ProjectSettings
+from airflow_provider_clarity.connection.settings import QuotaSettings
 from airflow_provider_clarity.plugins import quota_page
 from airflow_provider_clarity.plugins.page_data import parse_caller, project_report, report
 from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
@@ -120,3 +122,122 @@ def test_page_escapes_what_the_ledger_holds_and_reports_broken_ledgers() -> None
     broken = next(p for p in data["projects"] if p["variable_key"] == "clarity_quota__broken")
     assert "is not a JSON object" in broken["error"]
     assert "Ledger unreadable" in html
+
+
+# ------------------------------------------------------------------ what exports will do
+
+
+def _document(project_id: str, callers: list[str], **settings: Any) -> dict[str, Any]:
+    """A real ledger document of ``project_id`` with one 200 call per caller, in the hour
+    before NOON."""
+    store = MemoryLedgerStore()
+    settings.setdefault("daily_limit", max(10, len(callers) + 1))
+    for n, caller in enumerate(callers):
+        at = NOON - timedelta(hours=1) + timedelta(seconds=n)
+        ledger = QuotaLedger(
+            project_id, store=store, clock=lambda at=at: at, caller=caller, **settings
+        )
+        ledger.before_call(None)
+        ledger.after_call(None, "200")
+    document = store.data
+    assert document is not None
+    return document
+
+
+def _variables(*documents: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(ledger_key(d["project_id"]), json.dumps(d)) for d in documents]
+
+
+def test_a_project_is_counted_with_its_connection_not_the_stored_settings() -> None:
+    generous = _document("demo-project", ["d/t/r/-1"], daily_limit=1000)
+    connection = ProjectSettings(QuotaSettings("demo-project", reserve=1), ("clarity_demo",))
+
+    got = report(_variables(generous), NOON, connections={"demo-project": connection})
+    fallback = report(_variables(generous), NOON)
+
+    project = got["projects"][0]
+    assert (project["capacity"], project["used"], project["remaining"]) == (9, 1, 8)
+    assert project["settings"]["daily_limit"] == 10
+    assert project["settings_source"] == {
+        "kind": "connection",
+        "detail": "connection 'clarity_demo'",
+        "stored_differ": True,
+    }
+    html = quota_page.render(got)
+    assert '<b class="remaining">8</b>' in html and "connection &#x27;clarity_demo&#x27;" in html
+    # No connection names the project: the stored settings, and the page says so.
+    stored = fallback["projects"][0]
+    assert (stored["remaining"], stored["settings_source"]["kind"]) == (999, "stored")
+    assert "no clarity connection Airflow can list names this project" in quota_page.render(
+        fallback
+    )
+
+
+def test_dags_the_user_may_not_read_are_counted_never_named() -> None:
+    shared = _document("shared-project", ["seen/t/r1/-1", "secret/t/r1/-1", "outside-airflow"])
+    theirs = _document("their-project", ["secret/t/r1/-1", "secret/u/r1/-1"])
+    nobody = _document("manual-project", ["outside-airflow"])
+
+    data = report(_variables(shared, theirs, nobody), NOON, readable={"seen"}, ui_base="/ui")
+
+    projects = {p["project_id"]: p for p in data["projects"]}
+    assert sorted(projects) == ["manual-project", "shared-project"]
+    assert data["hidden_projects"] == 1
+    mine = projects["shared-project"]
+    assert (mine["used"], mine["remaining"]) == (3, 7)  # the quota is shared: all counted
+    callers = [c["caller"] for c in mine["calls"]]
+    assert [(c["label"], c["hidden"], c["url"]) for c in callers] == [
+        ("seen/t/r1/-1", False, "/ui/dags/seen/runs/r1/tasks/t"),
+        ("hidden DAG", True, None),
+        ("outside-airflow", False, None),
+    ]
+    html = quota_page.render(data)
+    assert "secret" not in html and "their-project" not in html
+    assert "secret" not in json.dumps(data) and "their-project" not in json.dumps(data)
+    assert "a DAG you may not read" in html and "1 project(s) used only by DAGs" in html
+    # Everyone sees everything when the auth manager names no restriction.
+    assert report(_variables(shared, theirs, nobody), NOON)["hidden_projects"] == 0
+
+
+def test_the_page_is_bounded_newest_calls_first_and_fifty_projects_a_page() -> None:
+    busy = _document("busy-project", [f"d/t/r{n}/-1" for n in range(250)])
+    data = report(_variables(busy), NOON)
+    project = data["projects"][0]
+
+    assert len(project["calls"]) == 200 and project["calls_not_shown"] == 50
+    assert project["used"] == 250  # counted in full
+    assert project["calls"][-1]["caller"]["run_id"] == "r249"  # the newest are kept
+    assert project["calls"][0]["caller"]["run_id"] == "r50"
+    html = quota_page.render(data)
+    assert html.count("<tr><td") == 200 and "50 more not shown" in html
+
+    one = _document("p-000", ["d/t/r/-1"])
+    many = [
+        (ledger_key(f"p-{n:03}"), json.dumps({**one, "project_id": f"p-{n:03}"}))
+        for n in range(120)
+    ]
+    pages = [report(many, NOON, page=n) for n in (1, 2, 3, 4)]
+    assert [len(p["projects"]) for p in pages] == [50, 50, 20, 0]
+    assert [(p["page"], p["pages"], p["projects_total"]) for p in pages[:1]] == [(1, 3, 120)]
+    assert pages[1]["projects"][0]["project_id"] == "p-050"
+    middle = quota_page.render(pages[1])
+    assert 'href="?page=1"' in middle and 'href="?page=3"' in middle
+    last = quota_page.render(pages[2])
+    assert 'href="?page=2"' in last and "?page=4" not in last
+
+
+def test_stored_strings_reach_the_page_escaped_and_a_pool_fault_is_a_banner() -> None:
+    hostile = _document("demo-project", ["d/t/\x1b[2J\u202eevil\r/-1", "x\x1b]0;t\x07\u2066"])
+    fault = "Fault: the pool 'clarity_api' has 4 slots"
+
+    data = report(_variables(hostile), NOON, pool_fault=fault)
+    html = quota_page.render(data)
+
+    for raw in ("\x1b", "\u202e", "\r", "\x07", "\u2066"):
+        assert raw not in html
+    assert "x\\x1b]0;t\\x07\\u2066" in html
+    assert json.loads(json.dumps(data))["projects"][0]["calls"][1]["caller"]["label"] == (
+        "x\x1b]0;t\x07\u2066"  # JSON carries the stored string exactly, escaped by JSON itself
+    )
+    assert data["pool_fault"] == fault
+    assert f'<p class="badge error pool-fault">{fault.replace(chr(39), "&#x27;")}</p>' in html

@@ -6,6 +6,7 @@ Requests carry the JWT the api-server would issue (``generate_jwt``), so the acc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,3 +61,66 @@ def test_only_users_who_may_read_variables_get_the_routes(client: Any, auth: Any
         assert client.get(path, headers=token(auth)).status_code == 200
     for path in ("/docs", "/openapi.json"):  # not even for an admin
         assert client.get(path, headers=token(auth)).status_code == 404
+
+
+@pytest.fixture
+def ledgers(airflow_db: Path) -> Iterator[list[str]]:
+    """Ledger Variables put in the suite's DB by a test (their keys), removed afterwards."""
+    from airflow.models.variable import Variable
+
+    keys: list[str] = []
+    yield keys
+    for key in keys:
+        Variable.delete(key)
+
+
+def _put_ledger(keys: list[str], project_id: str, caller: str) -> None:
+    from airflow.models.variable import Variable
+
+    from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledger_key
+
+    store = MemoryLedgerStore()
+    ledger = QuotaLedger(project_id, store=store, caller=caller)
+    ledger.before_call(None)
+    ledger.after_call(None, "200")
+    Variable.set(ledger_key(project_id), json.dumps(store.data))
+    keys.append(ledger_key(project_id))
+
+
+def test_the_page_pages_names_only_readable_dags_and_shows_a_pool_fault(
+    client: Any, auth: Any, ledgers: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models.pool import Pool
+
+    for n in range(55):
+        _put_ledger(ledgers, f"app-project-{n:02}", f"visible_dag/t/run_{n}/-1")
+    _put_ledger(ledgers, "app-secret-project", "secret_dag/t/run_1/-1")
+    # The auth manager says which DAGs this user may read: not secret_dag.
+    monkeypatch.setattr(
+        type(auth), "get_authorized_dag_ids", lambda self, **kwargs: {"visible_dag"}
+    )
+    # Tasks on several hosts, no shared lock dir, and a 4-slot pool: a fault.
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    monkeypatch.delenv("AIRFLOW__CLARITY__LEDGER_LOCK_DIR", raising=False)
+    Pool.create_or_update_pool("clarity_api", 4, "Clarity API calls", include_deferred=False)
+    try:
+        first = client.get("/api/projects", headers=token(auth)).json()
+        second = client.get("/api/projects?page=2", headers=token(auth)).json()
+        html = client.get("/?page=2", headers=token(auth)).text
+        refused = client.get("/api/projects?page=0", headers=token(auth)).status_code
+    finally:
+        Pool.delete_pool("clarity_api")
+
+    pages = [first] + [
+        client.get(f"/api/projects?page={n}", headers=token(auth)).json()
+        for n in range(2, first["pages"] + 1)
+    ]
+    ids = [p["project_id"] for page in pages for p in page["projects"]]
+    assert [i for i in ids if i.startswith("app-")] == [f"app-project-{n:02}" for n in range(55)]
+    assert len(first["projects"]) == 50 and first["page"] == 1 and second["page"] == 2
+    assert first["hidden_projects"] == second["hidden_projects"] == 1
+    assert "secret" not in json.dumps(first) + json.dumps(second) + html
+    assert first["pool_fault"].startswith("Fault: the pool 'clarity_api' has 4 slots")
+    assert 'class="badge error pool-fault">Fault: the pool' in html
+    assert 'href="?page=1"' in html
+    assert refused == 422

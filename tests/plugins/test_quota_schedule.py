@@ -138,14 +138,22 @@ def test_unpaused_schedules_count_each_run_left_before_the_reset(
     assert token not in json.dumps(data) and token not in html
     assert scheduled["hidden_calls"] == 0
 
-    # A user who may read none of these DAGs sees how many calls are coming, not from where.
-    hidden = _read(now, readable={"some_other_dag"})
+    # A user who may read one of these DAGs sees how many calls the others will make, not
+    # from where.
+    hidden = _read(now, readable={"sched_assets"})
     blind = _project(hidden)["scheduled_today"]
     assert (blind["calls"], blind["hidden_calls"]) == (scheduled["calls"], scheduled["calls"])
-    assert blind["runs"] == blind["unknown"] == [] and hidden["unresolved_exports"] == []
+    assert blind["runs"] == [] and hidden["unresolved_exports"] == []
+    assert [(u["dag_id"], u["task_id"]) for u in blind["unknown"]] == [("sched_assets", "on_asset")]
     blind_html = quota_page.render(hidden)
     assert "sched_hourly" not in blind_html and "sched_lost" not in blind_html
     assert "DAGs you may not read" in blind_html
+    # One who may read none of them does not see the project at all, only that one is hidden.
+    none = _read(now, readable={"some_other_dag"})
+    assert PROJECT not in [p["project_id"] for p in none["projects"]]
+    assert none["hidden_projects"] == 1
+    none_html = quota_page.render(none)
+    assert PROJECT not in none_html and "sched_hourly" not in none_html
     assert clarity_emulator.total_requests() == 0
 
 
@@ -320,7 +328,7 @@ def test_a_rolling_window_counts_the_runs_of_one_window_from_now() -> None:
     settings = QuotaSettings(PROJECT, window="rolling", rolling_window_seconds=12 * 3600)
     task = TaskPlan("six_hourly", "by_os", "export", "0 */6 * * *", runs, project_id=PROJECT,
                     settings=settings, request=ClarityRequest.build(1, ["OS"]))  # fmt: skip
-    document = {"project_id": PROJECT, "settings": settings.to_json()}
+    document = {"project_id": PROJECT, "settings": settings.to_json(), "calls": []}
 
     got = _project(report([(ledger_key(PROJECT), json.dumps(document))], now,
                           schedule=Schedule(now, [task])))  # fmt: skip

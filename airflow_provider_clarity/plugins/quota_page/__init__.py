@@ -11,7 +11,6 @@ Its parts: ``styles`` (CSS), ``script`` (JS), ``timeline`` (SVG geometry) and ``
 from __future__ import annotations
 
 from datetime import datetime
-from html import escape
 from typing import Any
 
 from airflow_provider_clarity.plugins.page_data import ProjectReport
@@ -22,7 +21,12 @@ from airflow_provider_clarity.plugins.quota_page.tables import (
     calls_table,
     scheduled_section,
 )
-from airflow_provider_clarity.plugins.quota_page.timeline import OTHER_COLOUR, moment_text, timeline
+from airflow_provider_clarity.plugins.quota_page.timeline import (
+    OTHER_COLOUR,
+    escape,
+    moment_text,
+    timeline,
+)
 
 
 def _project(project: ProjectReport, now: datetime) -> str:
@@ -57,6 +61,17 @@ def _project(project: ProjectReport, now: datetime) -> str:
         if earlier
         else ""
     )
+    source = project["settings_source"]
+    source_class = "settings-source" + ("" if source["kind"] == "connection" else " fallback")
+    source_note = (
+        f'<p class="{source_class}">Counted with the settings of {escape(source["detail"])}.'
+    )
+    if source["stored_differ"]:
+        source_note += (
+            " The ledger stores other settings (a task with its own <code>reserve</code>, or "
+            "an edit): exports count with these."
+        )
+    source_note += "</p>"
     scheduled = project.get("scheduled_today")
     scheduled_stat = (
         f'<div class="stat">Still scheduled<b class="scheduled">{scheduled["calls"]}</b></div>'
@@ -79,6 +94,7 @@ def _project(project: ProjectReport, now: datetime) -> str:
 {window_end}. Limit {settings["daily_limit"]}, reserve {settings["reserve"]}
 (kept for people outside Airflow), reset margin {settings["reset_margin_seconds"]:g} s.
 Variable <code>{escape(project["variable_key"])}</code>.</p>
+{source_note}
 {timeline(project, now)}
 <p class="legend muted"><span><i class="dot" style="background:#2f855a"></i>200</span>
 <span><i class="dot" style="background:#718096"></i>pending</span>
@@ -86,7 +102,7 @@ Variable <code>{escape(project["variable_key"])}</code>.</p>
 <span><i class="dot" style="background:{OTHER_COLOUR}"></i>other failure (counted)</span>
 <span><i class="dot hollow"></i>not counted</span>
 <span><i class="diamond"></i>scheduled run</span></p>
-{calls_table(in_window)}
+{calls_table(in_window, project["calls_not_shown"])}
 {earlier_note}
 {scheduled_section(scheduled)}
 </section>"""
@@ -101,6 +117,13 @@ def render(data: dict[str, Any]) -> str:
         "export: a project appears after its first export call or once one is scheduled.</p>"
     )
     notes = ""
+    if fault := data.get("pool_fault"):
+        notes += f'<p class="badge error pool-fault">{escape(fault)}</p>'
+    if hidden := data.get("hidden_projects"):
+        notes += (
+            f'<p class="muted hidden-projects">{hidden} project(s) used only by DAGs you may not '
+            "read are not shown.</p>"
+        )
     if data.get("schedule_error"):
         notes += (
             '<p class="badge error schedule-error">The DAG schedules could not be read: '
@@ -120,5 +143,22 @@ def render(data: dict[str, Any]) -> str:
 <p class="muted">Calls Airflow made to the Microsoft Clarity Data Export API, per project, as of
 {moment_text(data["generated_at"], with_date=True)}. The same data as JSON:
 <a href="api/projects">api/projects</a>.</p>
-{notes}{body}
+{notes}{_pages(data)}{body}{_pages(data)}
 </body></html>"""
+
+
+def _pages(data: dict[str, Any]) -> str:
+    """Links to the previous and next page of projects, when there is more than one."""
+    page, pages = data.get("page", 1), data.get("pages", 1)
+    if pages <= 1 and page <= 1:
+        return ""
+    links = []
+    if page > 1:
+        links.append(f'<a class="prev" href="?page={min(page - 1, pages)}">previous</a>')
+    links.append(
+        f'<span class="muted">page {page} of {pages} ({data.get("projects_total", 0)} projects, '
+        f"{data.get('per_page', 0)} a page)</span>"
+    )
+    if page < pages:
+        links.append(f'<a class="next" href="?page={page + 1}">next</a>')
+    return f'<nav class="pages">{" ".join(links)}</nav>'

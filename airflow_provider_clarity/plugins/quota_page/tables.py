@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from html import escape
-
-from airflow_provider_clarity.plugins.page_data import CallReport, ProjectReport
-from airflow_provider_clarity.plugins.quota_page.timeline import moment_text, outcome_colour
+from airflow_provider_clarity.plugins.page_data import MAX_CALLS, CallReport, ProjectReport
+from airflow_provider_clarity.plugins.quota_page.timeline import (
+    escape,
+    moment_text,
+    outcome_colour,
+)
 from airflow_provider_clarity.plugins.quota_schedule import ScheduledReport
 
 MAX_SCHEDULED_ROWS = 50
@@ -13,6 +15,8 @@ MAX_SCHEDULED_ROWS = 50
 
 def _caller_cell(call: CallReport) -> str:
     caller = call["caller"]
+    if caller.get("hidden"):
+        return '<span class="muted hidden-dag">a DAG you may not read</span>'
     if caller["url"] is None:
         return escape(caller["label"])
     text = f"{caller['dag_id']} / {caller['task_id']}"
@@ -24,9 +28,16 @@ def _caller_cell(call: CallReport) -> str:
     )
 
 
-def calls_table(calls: list[CallReport]) -> str:
+def calls_table(calls: list[CallReport], not_shown: int = 0) -> str:
+    """The calls, newest first; ``not_shown`` older ones were left out of the report."""
+    more = (
+        f'<p class="muted more-calls">{not_shown} more not shown: older calls the ledger keeps '
+        f"beyond the newest {MAX_CALLS}.</p>"
+        if not_shown
+        else ""
+    )
     if not calls:
-        return '<p class="muted">No calls in this window.</p>'
+        return '<p class="muted">No calls in this window.</p>' + more
     rows = []
     for call in reversed(calls):
         counted = "yes" if call["counted"] else "no"
@@ -41,6 +52,7 @@ def calls_table(calls: list[CallReport]) -> str:
         '<table class="calls"><thead><tr><th>Time</th><th>Caller (DAG / task, run)</th>'
         "<th>Outcome</th>"
         f"<th>Counted</th><th>Request</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{more}"
     )
 
 

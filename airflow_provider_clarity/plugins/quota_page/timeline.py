@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime
-from html import escape
 
 from airflow_provider_clarity.plugins.page_data import CallReport, ProjectReport
 from airflow_provider_clarity.plugins.quota_schedule import ScheduledRun
 from airflow_provider_clarity.quota.records import UNCHARGED_OUTCOMES
+from airflow_provider_clarity.quota.report import printable
 from airflow_provider_clarity.windows.utc import utc_text
 
 WIDTH, LEFT, RIGHT = 960, 16, 16
@@ -15,6 +16,12 @@ AXIS_Y, LANE = 92, 16
 _OUTCOME_COLOURS = {"200": "#2f855a", "pending": "#718096", "429": "#c53030"}
 OTHER_COLOUR = "#dd6b20"  # timeouts, 5xx, lost answers: counted, but failed
 _SCHEDULED_COLOUR = "#6b46c1"  # runs still to come
+
+
+def escape(value: object) -> str:
+    """How the page writes any text: ``printable`` (control and bidi characters shown as
+    escapes, as ``usage`` prints them), then HTML-escaped, quotes included."""
+    return html.escape(printable(value))
 
 
 def moment_text(value: str | None, with_date: bool = False) -> str:
