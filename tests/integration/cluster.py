@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ class AirflowCluster:
     redis: Redis
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     startup_seconds: float = 0.0
+    worker_concurrency: int = WORKER_CONCURRENCY
     timings: dict[str, float] = field(default_factory=dict)
     _token: str | None = field(default=None, repr=False)
     _session: requests.Session = field(default_factory=requests.Session, repr=False)
@@ -119,7 +120,7 @@ class AirflowCluster:
                 "--celery-hostname",
                 f"{worker}@%h",
                 "--concurrency",
-                str(WORKER_CONCURRENCY),
+                str(self.worker_concurrency),
                 "--skip-serve-logs",
                 "--without-mingle",
                 "--without-gossip",
@@ -511,18 +512,32 @@ class AirflowCluster:
         return found
 
 
-def _start_cluster(home: Path, postgres: Postgres, redis: Redis) -> AirflowCluster:
+def _start_cluster(
+    home: Path,
+    postgres: Postgres,
+    redis: Redis,
+    *,
+    dag_sources: Path = DAG_SOURCES,
+    env_overrides: Mapping[str, str] | None = None,
+    worker_concurrency: int = WORKER_CONCURRENCY,
+) -> AirflowCluster:
+    """Start every component on ``postgres`` and ``redis``, with the DAG files of ``dag_sources``.
+
+    ``env_overrides`` and ``worker_concurrency`` let a benchmark run a bigger cluster (more
+    task slots) than the integration tests' default.
+    """
     started = time.monotonic()
     port = free_port()
     cluster = AirflowCluster(
         home=home,
-        env=_base_env(home, port, postgres, redis),
+        env={**_base_env(home, port, postgres, redis), **(env_overrides or {})},
         port=port,
         postgres=postgres,
         redis=redis,
+        worker_concurrency=worker_concurrency,
     )
     cluster.dags_folder.mkdir(parents=True, exist_ok=True)
-    for source in sorted(DAG_SOURCES.glob("*.py")):
+    for source in sorted(dag_sources.glob("*.py")):
         shutil.copy(source, cluster.dags_folder / source.name)
     cluster.cli("db", "migrate")
     cluster.timings["db migrate"] = time.monotonic() - started

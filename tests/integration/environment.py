@@ -24,6 +24,7 @@ WORKERS = ("worker-1", "worker-2")
 WORKER_CONCURRENCY = 2
 HEARTBEAT_TIMEOUT = 20
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+LEDGER_LOCK_SUBDIR = "shared-ledger-locks"
 
 T = TypeVar("T")
 
@@ -109,6 +110,10 @@ def _base_env(home: Path, port: int, postgres: Postgres, redis: Redis) -> dict[s
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            # Both workers run on this machine: this folder is the mount every "host" shares,
+            # so the quota ledger's lock serialises every writer and `clarity_api` may have
+            # many slots (docs/quota.md, "Parallel calls").
+            "AIRFLOW__CLARITY__LEDGER_LOCK_DIR": str(home / LEDGER_LOCK_SUBDIR),
         }
     )
     return env
