@@ -64,7 +64,7 @@ from airflow_provider_clarity.hooks._transport import (
     scrubbed,
     without_query,
 )
-from airflow_provider_clarity.quota.context import missing_pool_note
+from airflow_provider_clarity.quota.context import missing_pool_note, pool_fault
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.windows.utc import utc_text
 
@@ -611,5 +611,8 @@ class ClarityHook(HttpHook):
         )
         if self.token.fixed:
             message += f" Removed {' and '.join(self.token.fixed)} from the pasted token."
+        fault = pool_fault()
+        if fault is not None:  # the token is fine, but calls could overspend the quota
+            return False, f"{message} {fault}"
         note = missing_pool_note()
         return True, message if note is None else f"{message} {note}"

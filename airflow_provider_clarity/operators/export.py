@@ -55,8 +55,10 @@ from airflow_provider_clarity.quota import (
     DEFAULT_POOL,
     QuotaLedger,
     caller_label,
+    ledger_key,
     warn_if_unsafe_pool,
 )
+from airflow_provider_clarity.quota.lock import project_call_lock
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.snapshots.index import SnapshotSharing, snapshot_age
 from airflow_provider_clarity.snapshots.raw import (
@@ -255,8 +257,12 @@ class ClarityExportOperator(BaseOperator):
         snapshot = kept_snapshot(store, request, self.hook, self.log, force=self.force_refresh)
         if snapshot is None:
             self._refuse_stale_window(context, request)
-            sharing = SnapshotSharing.for_operator(self, context, store)
-            snapshot = sharing.reuse(request) or sharing.offer(self._fetch(context, request, store))
+            # One export of a project at a time even in a many-slot pool: a second export of
+            # the same request then reuses the first one's answer instead of spending a call.
+            with project_call_lock(ledger_key(self.hook.project_id)):
+                sharing = SnapshotSharing.for_operator(self, context, store)
+                fresh = sharing.reuse(request)
+                snapshot = fresh or sharing.offer(self._fetch(context, request, store))
             self._reused_from = sharing.reused_from
         try:
             payload = self.hook.interpret(snapshot.to_answer(), request)

@@ -16,7 +16,9 @@ from airflow_provider_clarity.quota.store import in_task
 log = logging.getLogger(__name__)
 
 DEFAULT_POOL = "clarity_api"
-"""The 1-slot pool every API-calling task should run in; it serialises the ledger's writes."""
+"""The pool every Clarity export runs in. On one host, or with a shared ``[clarity]
+ledger_lock_dir``, it may have a slot per project in parallel; otherwise it must have 1 slot,
+since it is then what serialises the ledger's writes."""
 
 
 def caller_label(ti: Any) -> str:
@@ -114,25 +116,29 @@ def pool_fault(pool: str = DEFAULT_POOL, *, scope: LockScope | None = None) -> s
     )
 
 
-def warn_if_unsafe_pool(task: Any, *, pool: str = DEFAULT_POOL) -> bool:
-    """Warn (and return ``False``) when ``task`` does not run in the ledger's serialising pool.
+def warn_if_unsafe_pool(
+    task: Any, *, pool: str = DEFAULT_POOL, scope: LockScope | None = None
+) -> bool:
+    """Warn (and return ``False``) when ``task``'s calls will be refused by the ledger.
 
-    Only the pool's name can be checked cheaply; its slot count is not visible from a task,
-    so a ``clarity_api`` pool with more than one slot goes unnoticed.
+    That is the case on executors that run tasks on several hosts without a shared
+    ``[clarity] ledger_lock_dir``, for a task outside ``pool`` (``unserialised_writer``). On
+    one host, or with a shared lock dir, every pool is safe: the ledger lock serialises the
+    writes.
     """
+    scope = scope or lock_scope()
     task_pool = getattr(task, "pool", None)
-    if task_pool == pool:
+    if scope.covers_every_writer or task_pool == pool:
         return True
     log.warning(
-        "Task %s runs in pool %r, not %r. The Clarity quota ledger is only race-free when every "
-        "task calling the Clarity API runs in one pool with 1 slot: two tasks elsewhere can both "
-        "see the last free call and both spend it (Clarity then answers 429). Create the pool "
-        'with `airflow pools set %s 1 "Clarity API calls"` and leave the task\'s pool at its '
-        "default. Ignore this if all your Clarity tasks share another 1-slot pool.",
+        "Task %s runs in pool %r, not %r. With %s and no [clarity] ledger_lock_dir, the Clarity "
+        "quota ledger only counts calls from tasks in that 1-slot pool, so this task's call "
+        "will be refused. Leave the task's pool at its default, or set [clarity] "
+        "ledger_lock_dir to a directory every worker mounts.",
         getattr(task, "task_id", task),
         task_pool,
         pool,
-        pool,
+        scope.executor,
     )
     return False
 

@@ -22,7 +22,7 @@ import fcntl
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,10 @@ SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "Debug
 
 #: How long a writer waits for another's read-and-write (a few ms each) before giving up.
 LOCK_TIMEOUT_SECONDS = 120.0
+
+#: How long an export waits for another export of its project to get Clarity's answer (a call
+#: with its retries takes at most about 4 x 60 s).
+CALL_LOCK_TIMEOUT_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
@@ -132,12 +136,22 @@ def ledger_lock(
                     ) from None
                 if time.monotonic() >= deadline:
                     raise ClarityLedgerError(
-                        f"Another process held the Clarity quota ledger's lock {path} for over "
-                        f"{timeout:g} s (a write takes milliseconds): it may be hung. Find it "
-                        f"with `fuser {path}`. No Clarity call was made."
+                        f"Another process held the Clarity quota lock {path} for over "
+                        f"{timeout:g} s: it may be hung. Find it with `fuser {path}`. No "
+                        f"Clarity call was made."
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
         yield path
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def project_call_lock(key: str) -> AbstractContextManager[Path]:
+    """Held by an export from its look for a shared snapshot until Clarity answered it.
+
+    Exports of one project then run one after another, as in a 1-slot pool, so the second of
+    two asking the same thing reuses the first one's answer instead of calling too; exports of
+    different projects (different ``key``) still run in parallel.
+    """
+    return ledger_lock(f"{key}.calls", timeout=CALL_LOCK_TIMEOUT_SECONDS)

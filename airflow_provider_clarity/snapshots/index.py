@@ -11,8 +11,8 @@ The index is one Airflow Variable per project, ``clarity_snapshots__<project_id>
 document beside the quota ledger's ``clarity_quota__<project_id>`` and written through the
 same ``VariableLedgerStore`` (the Task SDK ``Variable`` inside a task). Entries older than
 48 h are pruned, and at most ``MAX_ENTRIES`` are kept. Like the ledger, it has no
-compare-and-set: the ``clarity_api`` pool (1 slot) serialises the exports that write it,
-and a lost update only costs a call later, never a wrong answer.
+compare-and-set: its writes take the same kind of lock as the ledger's (``quota/lock.py``),
+and a lost update (hosts that share no lock dir) only costs a call later, never a wrong answer.
 
 Only answers that carry data are shared (HTTP 2xx with Clarity's JSON, not the no-dimension
 fallback), and only from a raw location other tasks can read: object storage (``s3://``...)
@@ -34,6 +34,7 @@ from airflow_provider_clarity.connection.settings import KEEP_AT_LEAST
 from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.quota import metrics
 from airflow_provider_clarity.quota.context import caller_label
+from airflow_provider_clarity.quota.lock import ledger_lock
 from airflow_provider_clarity.quota.store import (
     VARIABLE_PREFIX,
     LedgerStore,
@@ -167,19 +168,20 @@ class SnapshotIndex:
     def register(self, entry: SharedSnapshot, *, now: datetime | None = None) -> None:
         """Add ``entry`` (replacing any entry for the same location) and prune old ones."""
         now = now or datetime.now(UTC)
-        kept = [
-            e
-            for e in self.entries()
-            if e.location != entry.location and now - e.exported_at < KEEP_AT_LEAST
-        ]
-        entries = sorted([entry, *kept], key=lambda e: e.exported_at, reverse=True)
-        self.store.save(
-            {
-                "version": INDEX_VERSION,
-                "project_id": self.project_id,
-                "snapshots": [e.to_json() for e in entries[:MAX_ENTRIES]],
-            }
-        )
+        with ledger_lock(index_key(self.project_id)):
+            kept = [
+                e
+                for e in self.entries()
+                if e.location != entry.location and now - e.exported_at < KEEP_AT_LEAST
+            ]
+            entries = sorted([entry, *kept], key=lambda e: e.exported_at, reverse=True)
+            self.store.save(
+                {
+                    "version": INDEX_VERSION,
+                    "project_id": self.project_id,
+                    "snapshots": [e.to_json() for e in entries[:MAX_ENTRIES]],
+                }
+            )
 
 
 def _shareable(snapshot: RawSnapshot) -> bool:

@@ -16,6 +16,7 @@ from airflow_provider_clarity.quota import (
     warn_if_unsafe_pool,
 )
 from airflow_provider_clarity.quota.context import split_caller_label
+from airflow_provider_clarity.quota.lock import LockScope
 from tests.quota.fixtures import spend
 
 
@@ -25,17 +26,22 @@ def test_caller_defaults_to_outside_airflow(clock, store):
     assert ledger.entries()[0]["caller"] == "outside-airflow"
 
 
-def test_warn_if_unsafe_pool(caplog):
+def test_warn_if_unsafe_pool_only_where_the_ledger_would_refuse_the_task(caplog, tmp_path):
     @dataclass
     class Task:
         task_id: str
         pool: str
 
+    one_host = LockScope(tmp_path, configured=False, executors=("LocalExecutor",))
+    celery = LockScope(tmp_path, configured=False, executors=("CeleryExecutor",))
+    shared = LockScope(tmp_path, configured=True, executors=("CeleryExecutor",))
     with caplog.at_level(logging.WARNING, logger="airflow_provider_clarity.quota"):
-        assert warn_if_unsafe_pool(Task("ok", DEFAULT_POOL))
+        assert warn_if_unsafe_pool(Task("ok", DEFAULT_POOL), scope=celery)
+        assert warn_if_unsafe_pool(Task("locked", "default_pool"), scope=one_host)
+        assert warn_if_unsafe_pool(Task("shared", "default_pool"), scope=shared)
         assert not caplog.records
-        assert not warn_if_unsafe_pool(Task("racy", "default_pool"))
-    assert "airflow pools set clarity_api 1" in caplog.text
+        assert not warn_if_unsafe_pool(Task("racy", "default_pool"), scope=celery)
+    assert "CeleryExecutor" in caplog.text and "ledger_lock_dir" in caplog.text
     assert "racy" in caplog.text
 
 

@@ -85,6 +85,7 @@ def test_other_requests_an_old_answer_zero_age_and_force_refresh_call(
     assert document is not None
     for entry in document["snapshots"]:
         entry["exported_at"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    index_store.data = document
     short = export("short", tmp_path / "short.parquet", max_snapshot_age=timedelta(seconds=1))
     assert short.execute(make_context())["reused_from"] is None
     assert clarity_emulator.calls(PROJECT) == 6
@@ -138,6 +139,7 @@ def test_a_file_on_another_workers_disk_is_not_reused_and_the_log_says_why(
     document = index_store.data
     assert document is not None
     document["snapshots"][0]["worker"] = "worker-7"
+    index_store.data = document
     (tmp_path / "a.raw.json").unlink()  # what another host's local disk looks like from here
 
     second = export("b", tmp_path / "b.parquet").execute(make_context())
