@@ -14,6 +14,7 @@ new UTC day starts for the ledger ``margin`` seconds after midnight (60 s for ``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,9 @@ DEFAULT_DEGRADED_COOLDOWN_SECONDS = 1800
 #: previous run; see docs/ten-calls.md).
 DEFAULT_MAX_SNAPSHOT_AGE_SECONDS = 3600
 KEEP_AT_LEAST = timedelta(hours=48)
+#: The longest window, margin or cool-down that makes sense (a year): past it the ledger's
+#: time arithmetic could overflow ``datetime``, and a stored document asking for it is damage.
+LONGEST_SECONDS = 366 * 86400
 
 
 class Window(StrEnum):
@@ -89,24 +93,39 @@ class QuotaSettings:
         except ValueError:
             names = ", ".join(w.value for w in Window)
             raise ValueError(f"Unknown quota window {self.window!r}; use one of {names}") from None
+        longest = f"between {{}} and {LONGEST_SECONDS} (a year)"
         checks = {
-            "daily_limit": (self.daily_limit, 1, "at least 1"),
-            "reserve": (self.reserve, 0, "0 or more"),
-            "rolling_window_seconds": (self.rolling_window_seconds, 1, "at least 1"),
-            "degraded_cooldown_seconds": (self.degraded_cooldown_seconds, 0, "0 or more"),
-            "max_snapshot_age_seconds": (self.max_snapshot_age_seconds, 0, "0 or more"),
+            "daily_limit": (self.daily_limit, 1, None, "at least 1"),
+            "reserve": (self.reserve, 0, None, "0 or more"),
+            "rolling_window_seconds": (
+                self.rolling_window_seconds,
+                1,
+                LONGEST_SECONDS,
+                longest.format(1),
+            ),
+            "degraded_cooldown_seconds": (
+                self.degraded_cooldown_seconds,
+                0,
+                LONGEST_SECONDS,
+                longest.format(0),
+            ),
+            "max_snapshot_age_seconds": (self.max_snapshot_age_seconds, 0, None, "0 or more"),
         }
         numbers: dict[str, int] = {}
-        for name, (value, minimum, text) in checks.items():
+        for name, (value, minimum, maximum, text) in checks.items():
             number = whole_number(value)
-            if number is None or number < minimum:
+            if number is None or number < minimum or (maximum and number > maximum):
                 raise ValueError(f"{name} must be {text}, got {value!r}")
             numbers[name] = number
         margin = self.reset_margin_seconds
         if margin == -1.0:
             margin = window.default_margin_seconds
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
-            raise ValueError(f"reset_margin_seconds must be 0 or more, got {margin!r}")
+        if (
+            isinstance(margin, bool)
+            or not isinstance(margin, int | float)
+            or not 0 <= margin <= LONGEST_SECONDS  # also refuses NaN
+        ):
+            raise ValueError(f"reset_margin_seconds must be {longest.format(0)}, got {margin!r}")
         object.__setattr__(self, "project_id", str(self.project_id))
         object.__setattr__(self, "window", window)
         object.__setattr__(self, "reset_margin_seconds", float(margin))
@@ -174,14 +193,31 @@ class QuotaSettings:
     @classmethod
     def from_stored(cls, project_id: str, stored: Any) -> QuotaSettings | None:
         """The settings a ledger document's ``settings`` object holds (see ``to_json``);
-        ``None`` when it holds none.
+        ``None`` when it holds none (absent, or an empty object).
 
-        :raises ValueError: stored settings that make no sense.
+        Strict, because the document is data anyone with Variable access can edit: whole
+        numbers are JSON integers (never a bool, a float or a string), the margin a finite
+        number, the window a known name, and no other key.
+
+        :raises ValueError: stored settings this provider does not write, saying which.
         """
-        if not isinstance(stored, Mapping):
+        if stored is None:
             return None
-        values = {name: stored[name] for name in _STORED if name in stored}
-        return cls(project_id, **values) if values else None
+        if not isinstance(stored, Mapping):
+            raise ValueError(f"the settings are {stored!r}, not an object")
+        unknown = sorted(str(name) for name in stored if name not in _STORED)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(map(repr, unknown))}")
+        for name, value in stored.items():
+            if name == "window":
+                valid = isinstance(value, str) and value in {w.value for w in Window}
+            elif name == "reset_margin_seconds":
+                valid = type(value) in (int, float) and math.isfinite(value) and value >= 0
+            else:
+                valid = type(value) is int
+            if not valid:
+                raise ValueError(f"{name} is {value!r}, which this provider never writes")
+        return cls(project_id, **stored) if stored else None
 
     def with_reserve(self, reserve: int | None) -> QuotaSettings:
         """These settings with a task's own ``reserve`` (``None`` keeps the connection's)."""

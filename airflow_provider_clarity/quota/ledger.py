@@ -37,6 +37,7 @@ Counting only. Storage is ``store.py``, the document ``records.py``, the words
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -47,13 +48,14 @@ from airflow_provider_clarity.connection.settings import (
     QuotaSettings,
     Window,
 )
-from airflow_provider_clarity.exceptions import ClarityQuotaExceededError
+from airflow_provider_clarity.exceptions import ClarityLedgerError, ClarityQuotaExceededError
 from airflow_provider_clarity.quota import metrics
 from airflow_provider_clarity.quota.context import current_caller
 from airflow_provider_clarity.quota.records import (
     CallRecord,
     LedgerState,
     Outcome,
+    corrupt_message,
     read_document,
     write_document,
 )
@@ -73,6 +75,12 @@ from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.windows.utc import utc_text
 
 log = logging.getLogger(__name__)
+
+#: Calls that no longer count kept in the document beyond those that do (newest first): for
+#: ``usage``, the quota page and ``last_success``; enough for 100 days of 10 calls.
+KEEP_IDLE_CALLS = 1000
+#: Waiting tasks kept in the queue (newest first): far more than a project's 10 calls serve.
+KEEP_WAITING = 1000
 
 
 def _utcnow() -> datetime:
@@ -159,13 +167,17 @@ class QuotaLedger:
 
         ``kwargs`` go to the constructor (``clock`` for a fixed "now").
 
-        :raises ClarityError: the document is not a readable ledger.
-        :raises ValueError: its settings make no sense.
+        :raises ClarityLedgerError: the document is not a readable ledger (see
+            ``records.read_document``), or it names no project.
         """
-        project_id = str(document.get("project_id") or "")
-        settings = QuotaSettings.from_stored(project_id, document.get("settings"))
+        project_id = document.get("project_id") if isinstance(document, dict) else None
+        key = ledger_key(project_id) if isinstance(project_id, str) and project_id else "?"
+        state = read_document(document, key)
+        if state.project_id is None:
+            raise ClarityLedgerError(corrupt_message(key, "it names no project ('project_id')"))
+        settings = state.settings or QuotaSettings(state.project_id)
         store = MemoryLedgerStore(document)
-        return cls.from_settings(settings or QuotaSettings(project_id), store=store, **kwargs)
+        return cls.from_settings(settings, store=store, **kwargs)
 
     @classmethod
     def for_hook(
@@ -428,12 +440,27 @@ class QuotaLedger:
             return False
         return self.settings.counts_at(record.last_seen + self.settings.margin, moment)
 
-    def _available_at(self, state: LedgerState, moment: datetime) -> int:
+    def _counter(self, moment: datetime) -> Callable[[CallRecord], bool]:
+        """``_counts_at(record, moment)`` for many records, with the window's edge worked out
+        once (the same inequality, moved to the other side)."""
+        settings = self.settings
+        if settings.window is Window.ROLLING:
+            edge = moment - settings.margin - settings.window_length
+            return lambda record: record.last_seen > edge and record.charged
+        edge = settings.day_start(moment) - settings.margin
+        return lambda record: record.last_seen >= edge and record.charged
+
+    def _used_at(self, state: LedgerState, moment: datetime) -> int:
+        return sum(map(self._counter(moment), state.calls))
+
+    def _available_at(self, state: LedgerState, moment: datetime, used: int | None = None) -> int:
+        """Calls free at ``moment``; ``used`` when the caller has already counted them."""
         if state.exhausted_until is not None and moment < state.exhausted_until:
             return 0
         if state.degraded_until is not None and moment < state.degraded_until:
             return 0
-        used = sum(1 for r in state.calls if self._counts_at(r, moment))
+        if used is None:
+            used = self._used_at(state, moment)
         return max(0, self.capacity - used)
 
     def _next_reset(self, state: LedgerState, now: datetime, calls: int) -> datetime | None:
@@ -441,34 +468,43 @@ class QuotaLedger:
             return None
         if self._available_at(state, now) >= calls:
             return now
-        # Availability only changes when a call leaves the window, a day starts or a 429 mark
-        # ends: try those moments in order.
+        # Availability never falls as time passes (a call that stopped counting never counts
+        # again), and it only rises when a mark ends, a call leaves the window or a day starts.
         settings = self.settings
-        candidates: set[datetime] = set()
-        if state.exhausted_until is not None:
-            candidates.add(state.exhausted_until)
-        if state.degraded_until is not None:
-            candidates.add(state.degraded_until)
+        marks = [m for m in (state.exhausted_until, state.degraded_until) if m is not None]
         if settings.window is Window.ROLLING:
-            candidates.update(
-                r.last_seen + settings.margin + settings.window_length for r in state.calls
+            # ``calls`` are free once at most ``capacity - calls`` charged calls still count:
+            # from the expiry of the (capacity - calls + 1)-th latest to expire, and once every
+            # mark has ended. One partial sort, not a recount per candidate moment.
+            keep = self.capacity - calls
+            tail = settings.margin + settings.window_length
+            expiries = heapq.nlargest(
+                keep + 1, (r.last_seen + tail for r in state.calls if r.charged)
             )
-        else:
-            first = settings.next_day_start(now)
-            candidates.update({first, settings.next_day_start(first)})
+            if len(expiries) > keep:
+                marks.append(expiries[keep])
+            return max(marks, default=None)
+        # A UTC day: at most four moments to try, each one linear pass.
+        first = settings.next_day_start(now)
+        candidates = {*marks, first, settings.next_day_start(first)}
         for moment in sorted(c for c in candidates if c > now):
             if self._available_at(state, moment) >= calls:
                 return moment
-        return None  # unreachable: the last candidate empties the window
+        return None  # unreachable: the second day start empties the window
 
     def _status(self, state: LedgerState, now: datetime) -> QuotaStatus:
+        counts = self._counter(now)
+        counted: list[CallRecord] = []
+        earlier: list[CallRecord] = []
+        for record in state.calls:
+            (counted if counts(record) else earlier).append(record)
         return QuotaStatus(
             settings=self.settings,
             key=self.key,
             now=now,
-            counted=tuple(r for r in state.calls if self._counts_at(r, now)),
-            earlier=tuple(r for r in state.calls if not self._counts_at(r, now)),
-            remaining=self._available_at(state, now),
+            counted=tuple(counted),
+            earlier=tuple(earlier),
+            remaining=self._available_at(state, now, len(counted)),
             next_reset=self._next_reset(state, now, 1),
             exhausted_until=state.exhausted_until,
             degraded_until=state.degraded_until,
@@ -483,16 +519,33 @@ class QuotaLedger:
         return read_document(self.store.load(), self.key)
 
     def _save(self, state: LedgerState, now: datetime) -> None:
-        """Prune, then write the whole document."""
+        """Prune, then write the whole document.
+
+        Pruned: calls older than ``settings.keep_for()``, then all but the newest
+        ``KEEP_IDLE_CALLS`` of the calls that no longer count (a call that stopped counting
+        never counts again, so no window needs them), and waiters beyond the newest
+        ``KEEP_WAITING``. A document the provider writes stays bounded whatever the window.
+        """
         oldest_kept = now - self.settings.keep_for()
-        state.calls = [r for r in state.calls if r.last_seen >= oldest_kept]
+        counts = self._counter(now)
+        calls = [r for r in state.calls if r.last_seen >= oldest_kept]
+        idle = [i for i, r in enumerate(calls) if not counts(r)]
+        if len(idle) > KEEP_IDLE_CALLS:
+            idle.sort(key=lambda i: calls[i].at)
+            dropped = set(idle[:-KEEP_IDLE_CALLS])
+            calls = [r for i, r in enumerate(calls) if i not in dropped]
+        state.calls = calls
         if state.exhausted_until is not None and state.exhausted_until <= now:
             state.exhausted_until = None
         # A waiter that never came back (cleared, killed, skipped) leaves the queue in time.
-        state.waiting = {c: t for c, t in state.waiting.items() if t >= oldest_kept}
+        waiting = {c: t for c, t in state.waiting.items() if t >= oldest_kept}
+        if len(waiting) > KEEP_WAITING:
+            queue = sorted(waiting.items(), key=lambda item: (item[1], item[0]))
+            waiting = dict(queue[-KEEP_WAITING:])
+        state.waiting = waiting
         self.store.save(
             write_document(state, project_id=self.project_id, settings=self.settings.to_json())
         )
-        spent = sum(self._counts_at(r, now) for r in state.calls)
-        left = self._available_at(state, now)
+        spent = sum(map(counts, state.calls))
+        left = self._available_at(state, now, spent)
         metrics.ledger_changed(self.project_id, spent=spent, remaining=left)

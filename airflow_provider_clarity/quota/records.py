@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.connection.settings import QuotaSettings
+from airflow_provider_clarity.exceptions import ClarityLedgerError
 from airflow_provider_clarity.windows.utc import utc_iso
 
 LEDGER_DOCUMENT_VERSION = 2
@@ -131,6 +132,9 @@ class LedgerState:
     degraded_until: datetime | None = None
     #: Tasks waiting for a call, caller label -> when it first had to wait (queue order).
     waiting: dict[str, datetime] = field(default_factory=dict)
+    #: The project the document names, and the settings its last writer used (if stored).
+    project_id: str | None = None
+    settings: QuotaSettings | None = None
 
 
 def corrupt_message(key: str, why: str) -> str:
@@ -142,61 +146,157 @@ def corrupt_message(key: str, why: str) -> str:
     )
 
 
-def _parse_time(value: Any, key: str) -> datetime:
+#: The years a stored time may fall in. Anything else is a typo or an attack, and near
+#: ``datetime``'s own limits (years 1 and 9999) the window arithmetic would overflow.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2199
+#: The keys a document of each readable version may hold.
+_DOCUMENT_KEYS = {
+    1: frozenset({"version", "project_id", "settings", "exhausted_until", "calls"}),
+    2: frozenset(
+        {
+            "version",
+            "project_id",
+            "settings",
+            "exhausted_until",
+            "degraded_until",
+            "waiting",
+            "calls",
+        }
+    ),
+}
+_RECORD_KEYS = frozenset({"id", "at", "done_at", "caller", "outcome", "request"})
+
+
+class _Unreadable(Exception):
+    """Why a document cannot be read; ``read_document`` turns it into the repair message."""
+
+
+def _parse_time(value: Any, what: str) -> datetime:
+    """An ISO time string as an aware UTC datetime (a naive one is taken as UTC)."""
+    if type(value) is not str:
+        raise _Unreadable(f"{what} is {value!r}, not an ISO time string")
     try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError as err:
-        raise ClarityError(corrupt_message(key, f"{value!r} is not an ISO time")) from err
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        elif moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _Unreadable(f"{what} is {value!r}, not an ISO time") from None
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise _Unreadable(f"{what} is {value!r}, outside the years {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return moment
+
+
+def _optional_time(value: Any, what: str) -> datetime | None:
+    return None if value is None else _parse_time(value, what)
+
+
+def _text(raw: dict[str, Any], name: str, default: str, where: str) -> str:
+    """A record's optional string field; an empty one is ``default``."""
+    value = raw.get(name, default)
+    if type(value) is not str:
+        raise _Unreadable(f"{where} has {name!r} {value!r}, not a string")
+    return value or default
+
+
+def _record(raw: Any, index: int) -> CallRecord:
+    where = f"call #{index + 1}"
+    if type(raw) is not dict:
+        raise _Unreadable(f"{where} is {_short(raw)}, not a call record (an object)")
+    if not raw.keys() <= _RECORD_KEYS:
+        unknown = ", ".join(sorted(map(repr, raw.keys() - _RECORD_KEYS)))
+        raise _Unreadable(f"{where} has unknown field(s) {unknown}")
+    record_id = raw.get("id")
+    if type(record_id) is not str or not record_id:
+        raise _Unreadable(f"{where} has id {_short(record_id)}, not a non-empty string")
+    if "at" not in raw:
+        raise _Unreadable(f"{where} has no 'at' time")
+    return CallRecord(
+        id=record_id,
+        at=_parse_time(raw["at"], f"{where}'s 'at'"),
+        done_at=_optional_time(raw.get("done_at"), f"{where}'s 'done_at'"),
+        caller=_text(raw, "caller", OUTSIDE_AIRFLOW, where),
+        outcome=_text(raw, "outcome", Outcome.PENDING, where),
+        request=_text(raw, "request", "", where),
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _version(data: dict[str, Any]) -> int:
+    version = data.get("version", 1)  # version 1 documents written by hand may omit it
+    if type(version) is not int:
+        raise _Unreadable(f"its 'version' is {_short(version)}, not a whole number")
+    if version not in READABLE_VERSIONS:
+        raise _Unreadable(
+            f"it is version {version!r}, which this provider does not read "
+            f"({', '.join(map(str, READABLE_VERSIONS))}); if it is newer, upgrade "
+            "airflow-provider-clarity on every worker"
+        )
+    return version
+
+
+def _parse(data: Any) -> LedgerState:
+    if data is None or data == {}:
+        return LedgerState()
+    if type(data) is not dict:
+        raise _Unreadable(f"it is {_short(data)}, not a ledger document (a JSON object)")
+    version = _version(data)
+    unknown = data.keys() - _DOCUMENT_KEYS[version]
+    if unknown:
+        names = ", ".join(sorted(map(repr, unknown)))
+        raise _Unreadable(f"it has key(s) {names} that a version {version} ledger does not")
+    if "calls" not in data:
+        raise _Unreadable("it has no 'calls' list (a misspelt key?)")
+    raw_calls = data["calls"]
+    if type(raw_calls) is not list:
+        raise _Unreadable(f"its 'calls' is {_short(raw_calls)}, not a list of call records")
+    project_id = data.get("project_id")
+    if project_id is not None and (type(project_id) is not str or not project_id):
+        raise _Unreadable(f"its 'project_id' is {_short(project_id)}, not a project id")
+    settings = None
+    if "settings" in data:
+        try:
+            settings = QuotaSettings.from_stored(project_id or "stored", data["settings"])
+        except ValueError as err:
+            raise _Unreadable(f"its 'settings' make no sense: {err}") from None
+    waiting = data.get("waiting", {})
+    if type(waiting) is not dict:
+        raise _Unreadable(f"its 'waiting' is {_short(waiting)}, not an object")
+    calls = [_record(raw, index) for index, raw in enumerate(raw_calls)]
+    calls.sort(key=lambda record: record.at)
+    queue: dict[str, datetime] = {}
+    for caller, since in waiting.items():
+        if type(caller) is not str:
+            raise _Unreadable(f"its 'waiting' has the caller {_short(caller)}, not a string")
+        queue[caller] = _parse_time(since, f"the waiting time of {_short(caller)}")
+    return LedgerState(
+        calls,
+        _optional_time(data.get("exhausted_until"), "'exhausted_until'"),
+        _optional_time(data.get("degraded_until"), "'degraded_until'"),
+        queue,
+        project_id=project_id,
+        settings=settings,
+    )
 
 
 def read_document(data: Any, key: str) -> LedgerState:
     """Parse a stored document (``None`` or ``{}`` for an empty ledger).
 
-    :raises ClarityError: naming the Variable and how to repair it.
+    Fails closed: anything this version does not fully understand (an unknown key, a field of
+    the wrong type, a time outside the years 2000-2199, settings that make no sense) is an
+    error, never read as fewer calls.
+
+    :raises ClarityLedgerError: naming the Variable ``key`` and how to repair it.
     """
-    data = data or {}
-    if not isinstance(data, dict) or not isinstance(data.get("calls", []), list):
-        raise ClarityError(corrupt_message(key, "it is not a ledger document"))
-    version = data.get("version", 1)
-    if version not in READABLE_VERSIONS:
-        raise ClarityError(
-            corrupt_message(
-                key,
-                f"it is version {version!r}, newer than this provider reads "
-                f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade airflow-provider-clarity "
-                "on every worker",
-            )
-        )
-    calls: list[CallRecord] = []
-    for raw in data.get("calls", []):
-        if not isinstance(raw, dict) or "at" not in raw:
-            raise ClarityError(corrupt_message(key, f"{raw!r} is not a call record"))
-        done_at = raw.get("done_at")
-        calls.append(
-            CallRecord(
-                id=str(raw.get("id") or uuid.uuid4().hex[:16]),
-                at=_parse_time(raw["at"], key),
-                done_at=None if done_at is None else _parse_time(done_at, key),
-                caller=str(raw.get("caller") or OUTSIDE_AIRFLOW),
-                outcome=str(raw.get("outcome") or Outcome.PENDING),
-                request=str(raw.get("request") or ""),
-            )
-        )
-    calls.sort(key=lambda record: record.at)
-    exhausted = data.get("exhausted_until")
-    degraded = data.get("degraded_until")
-    waiting = data.get("waiting") or {}
-    if not isinstance(waiting, dict):
-        raise ClarityError(corrupt_message(key, "'waiting' is not an object"))
-    return LedgerState(
-        calls,
-        None if exhausted is None else _parse_time(exhausted, key),
-        None if degraded is None else _parse_time(degraded, key),
-        {str(caller): _parse_time(since, key) for caller, since in waiting.items()},
-    )
+    try:
+        return _parse(data)
+    except _Unreadable as err:
+        raise ClarityLedgerError(corrupt_message(key, str(err))) from None
 
 
 def write_document(

@@ -6,14 +6,13 @@ Load and save one document, nothing else; what the document means is
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
 import sys
 from typing import Any, Protocol
 
-from airflow_provider_clarity.exceptions import ClarityError
+from airflow_provider_clarity.exceptions import ClarityLedgerError
 from airflow_provider_clarity.quota.records import corrupt_message
 
 VARIABLE_PREFIX = "clarity_quota__"
@@ -50,16 +49,29 @@ class LedgerStore(Protocol):
 
 
 class MemoryLedgerStore:
-    """A ledger store in a Python dict, for tests and dry runs. ``data`` is the stored document."""
+    """A ledger store in memory, for tests, dry runs and read-only views of a document.
+
+    It keeps the document as JSON text, as a Variable does: ``load`` returns a fresh copy that
+    the caller may change, at the cost of one ``json.loads`` (a deep copy is several times
+    slower on a large document). ``data`` is the stored document, decoded on each access.
+    """
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
-        self.data: dict[str, Any] | None = copy.deepcopy(data)
+        self.data = data
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        return self.load()
+
+    @data.setter
+    def data(self, value: dict[str, Any] | None) -> None:
+        self._text = None if value is None else json.dumps(value)
 
     def load(self) -> dict[str, Any] | None:
-        return copy.deepcopy(self.data)
+        return None if self._text is None else json.loads(self._text)
 
     def save(self, data: dict[str, Any]) -> None:
-        self.data = copy.deepcopy(data)
+        self.data = data
 
 
 class VariableLedgerStore:
@@ -91,9 +103,9 @@ class VariableLedgerStore:
         try:
             data = json.loads(raw) if isinstance(raw, str) else raw
         except ValueError as err:
-            raise ClarityError(corrupt_message(self.key, "it is not valid JSON")) from err
+            raise ClarityLedgerError(corrupt_message(self.key, "it is not valid JSON")) from err
         if not isinstance(data, dict):
-            raise ClarityError(corrupt_message(self.key, "it is not a JSON object"))
+            raise ClarityLedgerError(corrupt_message(self.key, "it is not a JSON object"))
         return data
 
     def save(self, data: dict[str, Any]) -> None:

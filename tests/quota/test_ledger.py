@@ -6,12 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_clarity.exceptions import ClarityError, ClarityQuotaExceededError
 from airflow_provider_clarity.quota import (
     MemoryLedgerStore,
     QuotaLedger,
+    Window,
 )
+from airflow_provider_clarity.quota.records import CallRecord, LedgerState
 from tests.quota.fixtures import T0, FakeHook, os_request, spend
 
 # ------------------------------------------------------------------ utc_day window
@@ -276,3 +280,85 @@ def test_a_wait_is_never_shorter_than_the_floor(make, clock) -> None:
     wake = ledger.wake_at(floor=timedelta(seconds=30), spacing=timedelta(seconds=30))
     assert ledger.next_reset() == clock.now + timedelta(seconds=5)
     assert wake == clock.now + timedelta(seconds=30)
+
+
+# ------------------------------------------------------------------ the arithmetic, checked
+# against the quadratic search it replaced (try every moment availability may change at, in
+# order, recounting the whole window each time), on random small ledgers.
+
+_OUTCOMES = ["200", "pending", "500", "429", "401", "403", "timeout", "dns_error"]
+_seconds = st.integers(min_value=-3 * 86400, max_value=86400)
+
+
+@st.composite
+def _ledgers(draw: st.DrawFn) -> tuple[QuotaLedger, LedgerState, int]:
+    ledger = QuotaLedger(
+        "demo-project",
+        daily_limit=draw(st.integers(1, 5)),
+        reserve=draw(st.integers(0, 2)),
+        window=draw(st.sampled_from(["rolling", "utc_day"])),
+        rolling_window_seconds=draw(st.sampled_from([1, 60, 3600, 86400, 2 * 86400])),
+        reset_margin_seconds=draw(st.sampled_from([0, 0.5, 5, 60])),
+        store=MemoryLedgerStore(),
+        clock=lambda: T0,
+    )
+    calls = [
+        CallRecord(
+            at=T0 + timedelta(seconds=at),
+            done_at=None if took is None else T0 + timedelta(seconds=at + took),
+            outcome=outcome,
+            caller="c",
+        )
+        for at, took, outcome in draw(
+            st.lists(
+                st.tuples(_seconds, st.none() | st.integers(0, 600), st.sampled_from(_OUTCOMES)),
+                max_size=12,
+            )
+        )
+    ]
+    mark = st.none() | _seconds.map(lambda s: T0 + timedelta(seconds=s))
+    marks = draw(st.tuples(mark, mark))
+    return ledger, LedgerState(sorted(calls, key=lambda r: r.at), *marks), draw(st.integers(1, 6))
+
+
+def _reference_available(ledger: QuotaLedger, state: LedgerState, moment: datetime) -> int:
+    marks = (state.exhausted_until, state.degraded_until)
+    if any(mark is not None and moment < mark for mark in marks):
+        return 0
+    rules = ledger.settings
+    used = sum(
+        r.charged and rules.counts_at(r.last_seen + rules.margin, moment) for r in state.calls
+    )
+    return max(0, ledger.capacity - used)
+
+
+def _reference_next_reset(ledger: QuotaLedger, state: LedgerState, calls: int) -> datetime | None:
+    rules, now = ledger.settings, T0
+    if calls > ledger.capacity:
+        return None
+    if _reference_available(ledger, state, now) >= calls:
+        return now
+    candidates = {m for m in (state.exhausted_until, state.degraded_until) if m is not None}
+    if rules.window is Window.ROLLING:
+        candidates.update(r.last_seen + rules.margin + rules.window_length for r in state.calls)
+    else:
+        first = rules.next_day_start(now)
+        candidates.update({first, rules.next_day_start(first)})
+    for moment in sorted(c for c in candidates if c > now):
+        if _reference_available(ledger, state, moment) >= calls:
+            return moment
+    return None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ledgers())
+def test_next_reset_and_status_agree_with_a_brute_force_search(
+    case: tuple[QuotaLedger, LedgerState, int],
+) -> None:
+    ledger, state, calls = case
+
+    assert ledger._next_reset(state, T0, calls) == _reference_next_reset(ledger, state, calls)
+    status = ledger._status(state, T0)
+    assert status.remaining == _reference_available(ledger, state, T0)
+    assert status.next_reset == _reference_next_reset(ledger, state, 1)
+    assert [r.id for r in status.counted] == [r.id for r in state.calls if ledger._counts_at(r, T0)]
