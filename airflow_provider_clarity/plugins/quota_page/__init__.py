@@ -63,9 +63,11 @@ def _project(project: ProjectReport, now: datetime) -> str:
     )
     source = project["settings_source"]
     source_class = "settings-source" + ("" if source["kind"] == "connection" else " fallback")
-    source_note = (
-        f'<p class="{source_class}">Counted with the settings of {escape(source["detail"])}.'
-    )
+    if source["kind"] == "connection":
+        source_note = f'<p class="{source_class}">Counted with the settings of '
+        source_note += f"{escape(source['detail'])}, as its exports are."
+    else:
+        source_note = f'<p class="{source_class}">Settings: {escape(source["detail"])}.'
     if source["stored_differ"]:
         source_note += (
             " The ledger stores other settings (a task with its own <code>reserve</code>, or "
