@@ -72,5 +72,7 @@ demo: install
 clean:
 	rm -rf $(VENV) .venv-compat .airflow-demo demo-output site .pytest_cache .mypy_cache .ruff_cache
 
-bench: install
+# The in-process benchmarks, then parallel projects under a real scheduler (needs `services`).
+bench: install services
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/parallel_projects.py

@@ -35,6 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from parallel_projects import kept_section
 from probes import CONN_ID, RESULT_MARK, SIZES
 
 HERE = Path(__file__).resolve().parent
@@ -734,6 +735,10 @@ def write_results(
     for title, profile in profiles.items():
         lines += [f"### {title}", "", "```", *profile, "```", ""]
     lines += [METHOD.strip(), ""]
+    # parallel_projects.py (a real scheduler, `make bench`'s second step) owns its section.
+    kept = kept_section()
+    if kept:
+        lines += [kept, ""]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
 
 
