@@ -42,6 +42,30 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_clarity.sensors.quota"],
             }
         ],
+        "config": {
+            "clarity": {
+                "description": "Settings of the Clarity provider that are not per connection.",
+                "options": {
+                    "ledger_lock_dir": {
+                        "description": (
+                            "Directory of the quota ledgers' lock files. Every process that "
+                            "calls Clarity takes a project's lock before counting a call in its "
+                            "ledger. Default: $AIRFLOW_HOME/clarity-ledger-locks, which "
+                            "serialises the processes of one host. With tasks on several hosts "
+                            "(Celery, Kubernetes...), set it to a directory every worker mounts "
+                            "(NFS or another file system that honours flock): then the "
+                            "clarity_api pool may have many slots and different projects call "
+                            "in parallel. Without it, only tasks in the clarity_api pool "
+                            "(1 slot) may call there."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/mnt/airflow-shared/clarity-ledger-locks",
+                        "default": "",
+                    },
+                },
+            },
+        },
         "plugins": [
             {
                 "name": "clarity_quota",

@@ -287,3 +287,32 @@ def test_triples_are_packed_where_kept_answers_measured_their_rows(
     assert ("Country,Channel", "Channel; Country") in calls
     assert "fit assumed: a pair of session dimensions; no kept answer measured Channel" in measured
     assert clarity_emulator.total_requests() == 0
+
+
+def test_a_multi_slot_pool_the_ledger_relies_on_fails_the_plan_first(
+    token: str, airflow_db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Tasks on several hosts, no shared lock dir, a 3-slot pool: the budget cannot hold."""
+    from airflow.models.pool import Pool
+
+    folder = dags_folder(
+        tmp_path,
+        "one",
+        """
+        with DAG("one", schedule="@daily", catchup=False):
+            ClarityExportOperator(task_id="os", dimensions=["OS"])
+        """,
+    )
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    monkeypatch.delenv("AIRFLOW__CLARITY__LEDGER_LOCK_DIR", raising=False)
+    Pool.create_or_update_pool("clarity_api", 3, "Clarity API calls", False)
+    try:
+        status, report = check(folder)
+        assert status == 1
+        assert report.startswith("Fault: the pool 'clarity_api' has 3 slots")
+        assert "= 1 of 8: fits" in report  # the budget itself fits
+        monkeypatch.setenv("AIRFLOW__CLARITY__LEDGER_LOCK_DIR", str(tmp_path / "locks"))
+        status, report = check(folder)
+        assert status == 0 and "Fault" not in report
+    finally:
+        Pool.delete_pool("clarity_api")

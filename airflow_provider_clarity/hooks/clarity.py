@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -64,6 +64,7 @@ from airflow_provider_clarity.hooks._transport import (
     scrubbed,
     without_query,
 )
+from airflow_provider_clarity.hooks.observer import CallObserver, notify_answer
 from airflow_provider_clarity.quota.context import missing_pool_note, pool_fault
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.windows.utc import utc_text
@@ -86,26 +87,6 @@ __all__ = [
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _MAX_BACKOFF_SECONDS = 60.0
 _CONNECT_TIMEOUT_SECONDS = 10.0
-
-
-@runtime_checkable
-class CallObserver(Protocol):
-    """Something that wants to know about every HTTP attempt, such as the quota ledger."""
-
-    def before_call(self, request: ClarityRequest) -> None:
-        """Run right before every attempt, retries included.
-
-        Raise ClarityQuotaExceededError to stop the attempt before anything is sent.
-        """
-
-    def after_call(self, request: ClarityRequest, outcome: str) -> None:
-        """Run after every attempt.
-
-        ``outcome`` is the HTTP status as a string, or one of ``timeout``,
-        ``connection_error`` (may have reached Clarity), ``dns_error``,
-        ``connection_refused``, ``connect_timeout``, ``tls_error``, ``not_sent`` (certainly
-        did not).
-        """
 
 
 class ClarityHook(HttpHook):
@@ -437,12 +418,7 @@ class ClarityHook(HttpHook):
             requests.Request("GET", self.url_from_endpoint(API_ENDPOINT), params=request.params())
         )
         answer = self._send_with_retries(session, prepared, request, observer)
-        after_answer = getattr(observer, "after_answer", None)
-        if after_answer is not None:
-            try:
-                after_answer(answer)
-            except Exception as exc:  # the answer is the caller's to keep, whatever happens
-                self.log.warning("The quota ledger could not take the call's answer: %s", exc)
+        notify_answer(observer, answer, self.log)
         return answer
 
     def interpret(self, answer: ClarityAnswer, request: ClarityRequest) -> list[dict[str, Any]]:

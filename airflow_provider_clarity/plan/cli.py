@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from airflow_provider_clarity.plan.budget import plan_dags
 from airflow_provider_clarity.plan.render import render
 from airflow_provider_clarity.plan.rows import kept_rows
+from airflow_provider_clarity.quota.context import pool_fault
 from airflow_provider_clarity.version_compat import dag_bag
 
 
@@ -17,8 +18,8 @@ def check(dags_folder: str | os.PathLike[str] | None = None) -> tuple[int, str]:
     """Load ``dags_folder`` (Airflow's ``[core] dags_folder`` by default) and plan it, with
     the row counts of the answers each project's shared-snapshot index lists.
 
-    Returns the exit status (0 fits, 1 over budget, 2 a DAG file failed to import) and the
-    report.
+    Returns the exit status (0 fits, 1 over budget or a pool fault, 2 a DAG file failed to
+    import) and the report. A pool fault (``quota.context.pool_fault``) comes first.
     """
     folder = None if dags_folder is None else str(dags_folder)
     bag = dag_bag(folder)
@@ -30,7 +31,11 @@ def check(dags_folder: str | os.PathLike[str] | None = None) -> tuple[int, str]:
         return 2, f"DAG files that failed to import (fix them first):\n{errors}\n"
     plans, derives = plan_dags(bag.dags.values(), rows_of=kept_rows)
     status = 0 if all(p.fits for p in plans) else 1
-    return status, render(plans, derives)
+    report = render(plans, derives)
+    fault = pool_fault()
+    if fault is not None:  # the budget means nothing if two calls can take the last one
+        return 1, f"{fault}\n\n{report}"
+    return status, report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ call is then made uncounted, and the log says so, as it says when the call was c
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota.context import current_caller
@@ -21,16 +21,16 @@ from airflow_provider_clarity.quota.ledger import QuotaLedger
 from airflow_provider_clarity.quota.store import in_task
 
 if TYPE_CHECKING:
-    from airflow_provider_clarity.hooks.clarity import ClarityAnswer, ClarityHook
     from airflow_provider_clarity.request import ClarityRequest
 
 log = logging.getLogger(__name__)
 
 
-def ledger_for_direct_call(hook: ClarityHook) -> QuotaLedger | ScriptLedger:
+def ledger_for_direct_call(hook: Any) -> QuotaLedger | ScriptLedger:
     """The observer that counts a call the hook makes on its own.
 
-    Inside a task, the project's ``QuotaLedger`` itself: what it refuses is refused.
+    ``hook`` is the ``ClarityHook`` (its ``quota_settings``). Inside a task, the project's
+    ``QuotaLedger`` itself: what it refuses is refused.
     Elsewhere a ``ScriptLedger`` around it, which sends uncounted (and says so) when the
     metadata DB cannot be reached.
     """
@@ -82,6 +82,6 @@ class ScriptLedger:
             self.ledger.remaining_after_last_call,
         )
 
-    def after_answer(self, answer: ClarityAnswer) -> None:
+    def after_answer(self, answer: Any) -> None:
         if self.counting:
             self.ledger.after_answer(answer)

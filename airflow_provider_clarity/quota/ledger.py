@@ -22,14 +22,12 @@ Rules
       ``settings`` are what the last writer used, so ``usage`` can report a project by id.
 
 Concurrency
-    Airflow Variables have no compare-and-set, so the read-modify-write in
-    ``before_call``/``after_call`` is only safe when every task calling the API runs in
-    one 1-slot pool, ``DEFAULT_POOL`` (``airflow pools set clarity_api 1 "Clarity API"``).
-    A waiting (rescheduled or deferred) task holds no slot. If a user moves a task to
-    another pool, tasks may overlap: two can both see the last free call and both spend
-    it, and the later write can drop the other's record (the ledger then undercounts).
-    Clarity answers the extra call with 429, the ledger marks the project spent and tasks
-    wait for the reset. ``warn_if_unsafe_pool`` logs a warning for such tasks.
+    Airflow Variables have no compare-and-set, so every read-modify-write (``before_call``,
+    ``after_call``, ``wake_at``, ``mark_degraded``) runs under the project's ledger lock
+    (``lock.py``), which serialises every process of a host, or of every host sharing
+    ``[clarity] ledger_lock_dir``. Where tasks run on several hosts without that, the
+    1-slot ``clarity_api`` pool serialises the writers, and every other writer is refused
+    before a call (``context.unserialised_writer``). docs/quota.md, "Parallel calls".
 
 Counting only. Storage is ``store.py``, the document ``records.py``, the words
 ``report.py``; the ledger is the hook's ``CallObserver``, beside the hook, never inside it.
@@ -39,7 +37,8 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +49,8 @@ from airflow_provider_clarity.connection.settings import (
 )
 from airflow_provider_clarity.exceptions import ClarityLedgerError, ClarityQuotaExceededError
 from airflow_provider_clarity.quota import metrics
-from airflow_provider_clarity.quota.context import current_caller
+from airflow_provider_clarity.quota.context import current_caller, unserialised_writer
+from airflow_provider_clarity.quota.lock import LockScope, ledger_lock, lock_scope
 from airflow_provider_clarity.quota.records import (
     CallRecord,
     LedgerState,
@@ -119,6 +119,7 @@ class QuotaLedger:
         clock: Callable[[], datetime] | None = None,
         reset_margin_seconds: float | None = None,
         degraded_cooldown_seconds: int = DEFAULT_DEGRADED_COOLDOWN_SECONDS,
+        lock: LockScope | None = None,
     ) -> None:
         self.settings = QuotaSettings(
             degraded_cooldown_seconds=degraded_cooldown_seconds,
@@ -143,6 +144,8 @@ class QuotaLedger:
             )
         )
         self._clock = clock or _utcnow
+        self._lock_scope = lock
+        self._store_warm = False
         self._pending: list[str] = []
         #: Calls left right after the last ``after_call``, so a caller needs no second read.
         self.remaining_after_last_call: int | None = None
@@ -262,18 +265,19 @@ class QuotaLedger:
 
         :raises ValueError: when the reserve leaves Airflow no call, so no reset ever comes.
         """
-        state = self._load()
-        now = self.now()
         if self.capacity < 1:
             raise ValueError(never_message(self.settings, 1))
         caller = self.caller or current_caller()
-        state.waiting.setdefault(caller, now)
-        queue = sorted(state.waiting, key=lambda c: (state.waiting[c], c))
-        place = queue.index(caller) + 1
-        calls = min(place, self.capacity)
-        reset = self._next_reset(state, now, calls) or now
-        wake = max(reset + spacing * max(0, place - self.capacity), now + floor)
-        self._save(state, now)
+        with self._writing():
+            state = self._load()
+            now = self.now()
+            state.waiting.setdefault(caller, now)
+            queue = sorted(state.waiting, key=lambda c: (state.waiting[c], c))
+            place = queue.index(caller) + 1
+            calls = min(place, self.capacity)
+            reset = self._next_reset(state, now, calls) or now
+            wake = max(reset + spacing * max(0, place - self.capacity), now + floor)
+            self._save(state, now)
         metrics.waiting(self.project_id, (wake - now).total_seconds())
         log.info(
             "Clarity quota: %s is number %d of %d waiting for a call of project %s; it looks "
@@ -333,14 +337,15 @@ class QuotaLedger:
 
         :raises ClarityQuotaExceededError: ``source="ledger"``, when no call may be made now.
         """
-        state = self._load()
-        now = self.now()
-        if self._available_at(state, now) < 1:
-            raise self._exceeded(state, now, 1)
-        record = self._new_record(request, now)
-        state.calls.append(record)
-        state.waiting.pop(record.caller, None)
-        self._save(state, now)
+        with self._writing():
+            state = self._load()
+            now = self.now()
+            if self._available_at(state, now) < 1:
+                raise self._exceeded(state, now, 1)
+            record = self._new_record(request, now)
+            state.calls.append(record)
+            state.waiting.pop(record.caller, None)
+            self._save(state, now)
         self._pending.append(record.id)
         log.info(
             "Clarity quota: recorded call %d of %d for project %s before sending (%s); "
@@ -358,6 +363,10 @@ class QuotaLedger:
         A ``"429"`` marks the project spent until the next reset. Sets
         ``remaining_after_last_call``.
         """
+        with self._writing():
+            self._record_outcome(request, outcome)
+
+    def _record_outcome(self, request: ClarityRequest | None, outcome: str) -> None:
         state = self._load()
         now = self.now()
         outcome = str(outcome)
@@ -411,11 +420,42 @@ class QuotaLedger:
 
         Returns the end of the cool-down (``None`` when ``degraded_cooldown_seconds`` is 0).
         """
-        state = self._load()
-        now = self.now()
-        until = self._start_cooldown(state, now)
-        self._save(state, now)
+        with self._writing():
+            state = self._load()
+            now = self.now()
+            until = self._start_cooldown(state, now)
+            self._save(state, now)
         return until
+
+    def after_answer(self, answer: Any) -> None:
+        """Told by the hook once a call is over: an outage starts the cool-down.
+
+        When Clarity failed every attempt with a 5xx (``answer``, a ``ClarityAnswer``, says
+        so), no task (nor direct hook call) calls the project for
+        ``degraded_cooldown_seconds``.
+        """
+        if answer.all_attempts_failed_on_clarity:
+            self.mark_degraded()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the project's ledger lock for one read-check-write (``quota/lock.py``).
+
+        :raises ClarityLedgerError: this process's writes could race another host's
+            (``context.unserialised_writer``), or the lock cannot be taken. Nothing was sent.
+        """
+        if self._lock_scope is None:
+            self._lock_scope = lock_scope()
+        problem = unserialised_writer(self._lock_scope)
+        if problem is not None:
+            raise ClarityLedgerError(problem)
+        if not self._store_warm:
+            # The first read of a process imports and connects (seconds on a busy worker):
+            # do it before taking the lock, so every other writer is not kept waiting.
+            self.store.load()
+            self._store_warm = True
+        with ledger_lock(self.key, scope=self._lock_scope):
+            yield
 
     def _start_cooldown(self, state: LedgerState, now: datetime) -> datetime | None:
         if not self.settings.degraded_cooldown_seconds:
