@@ -57,6 +57,7 @@ from airflow_provider_clarity.quota.records import (
     Outcome,
     corrupt_message,
     read_document,
+    read_header,
     write_document,
 )
 from airflow_provider_clarity.quota.report import (
@@ -66,8 +67,8 @@ from airflow_provider_clarity.quota.report import (
     usage_text,
 )
 from airflow_provider_clarity.quota.store import (
+    DocumentView,
     LedgerStore,
-    MemoryLedgerStore,
     VariableLedgerStore,
     ledger_key,
 )
@@ -170,17 +171,17 @@ class QuotaLedger:
 
         ``kwargs`` go to the constructor (``clock`` for a fixed "now").
 
-        :raises ClarityLedgerError: the document is not a readable ledger (see
-            ``records.read_document``), or it names no project.
+        :raises ClarityLedgerError: the document's project, settings, marks or queue are not
+            readable (``records.read_header``), or it names no project. Its calls are read,
+            and refused the same way, by every read of the ledger (``status``, ``usage``...).
         """
         project_id = document.get("project_id") if isinstance(document, dict) else None
         key = ledger_key(project_id) if isinstance(project_id, str) and project_id else "?"
-        state = read_document(document, key)
+        state = read_header(document, key)
         if state.project_id is None:
             raise ClarityLedgerError(corrupt_message(key, "it names no project ('project_id')"))
         settings = state.settings or QuotaSettings(state.project_id)
-        store = MemoryLedgerStore(document)
-        return cls.from_settings(settings, store=store, **kwargs)
+        return cls.from_settings(settings, store=DocumentView(document), **kwargs)
 
     @classmethod
     def for_hook(
@@ -551,7 +552,9 @@ class QuotaLedger:
         )
 
     def _exceeded(self, state: LedgerState, now: datetime, calls: int) -> ClarityQuotaExceededError:
-        return exceeded_error(self._status(state, now), calls, self._next_reset(state, now, calls))
+        status = self._status(state, now)
+        reset = status.next_reset if calls == 1 else self._next_reset(state, now, calls)
+        return exceeded_error(status, calls, reset)
 
     # ------------------------------------------------------------------ persistence
 

@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from airflow_provider_clarity.connection.settings import QuotaSettings
@@ -149,6 +150,8 @@ def corrupt_message(key: str, why: str) -> str:
 #: The years a stored time may fall in. Anything else is a typo or an attack, and near
 #: ``datetime``'s own limits (years 1 and 9999) the window arithmetic would overflow.
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2199
+_FIRST_MOMENT = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
+_PAST_LAST_MOMENT = datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC)
 #: The keys a document of each readable version may hold.
 _DOCUMENT_KEYS = {
     1: frozenset({"version", "project_id", "settings", "exhausted_until", "calls"}),
@@ -164,6 +167,7 @@ _DOCUMENT_KEYS = {
         }
     ),
 }
+_BY_TIME = attrgetter("at")
 _RECORD_KEYS = frozenset({"id", "at", "done_at", "caller", "outcome", "request"})
 
 
@@ -201,6 +205,58 @@ def _text(raw: dict[str, Any], name: str, default: str, where: str) -> str:
 
 
 def _record(raw: Any, index: int) -> CallRecord:
+    """One stored call. The fast path takes what the provider writes (every field a string,
+    times in UTC within the years); anything else goes through ``_record_checked``, which
+    accepts the same records and says why it refuses the others."""
+    if type(raw) is dict and raw.keys() <= _RECORD_KEYS:
+        record_id = raw.get("id")
+        at = raw.get("at")
+        done_at = raw.get("done_at")
+        caller = raw.get("caller", OUTSIDE_AIRFLOW)
+        outcome = raw.get("outcome", Outcome.PENDING)
+        request = raw.get("request", "")
+        if (
+            type(record_id) is str
+            and record_id
+            and type(at) is str
+            and (done_at is None or type(done_at) is str)
+            and type(caller) is str
+            and type(outcome) is str
+            and type(request) is str
+        ):
+            try:
+                at_time = datetime.fromisoformat(at)
+                done_time = None if done_at is None else datetime.fromisoformat(done_at)
+            except ValueError:
+                pass
+            else:
+                if (
+                    at_time.tzinfo is UTC
+                    and _FIRST_MOMENT <= at_time < _PAST_LAST_MOMENT
+                    and (
+                        done_time is None
+                        or (
+                            done_time.tzinfo is UTC
+                            and _FIRST_MOMENT <= done_time < _PAST_LAST_MOMENT
+                        )
+                    )
+                ):
+                    # Every field is checked: skip the frozen dataclass's __init__, whose
+                    # per-field object.__setattr__ is half the read time of a large ledger.
+                    record = object.__new__(CallRecord)
+                    record.__dict__.update(
+                        at=at_time,
+                        caller=caller or OUTSIDE_AIRFLOW,
+                        request=request,
+                        outcome=outcome or Outcome.PENDING,
+                        done_at=done_time,
+                        id=record_id,
+                    )
+                    return record
+    return _record_checked(raw, index)
+
+
+def _record_checked(raw: Any, index: int) -> CallRecord:
     where = f"call #{index + 1}"
     if type(raw) is not dict:
         raise _Unreadable(f"{where} is {_short(raw)}, not a call record (an object)")
@@ -240,7 +296,7 @@ def _version(data: dict[str, Any]) -> int:
     return version
 
 
-def _parse(data: Any) -> LedgerState:
+def _parse(data: Any, *, calls: bool = True) -> LedgerState:
     if data is None or data == {}:
         return LedgerState()
     if type(data) is not dict:
@@ -267,15 +323,15 @@ def _parse(data: Any) -> LedgerState:
     waiting = data.get("waiting", {})
     if type(waiting) is not dict:
         raise _Unreadable(f"its 'waiting' is {_short(waiting)}, not an object")
-    calls = [_record(raw, index) for index, raw in enumerate(raw_calls)]
-    calls.sort(key=lambda record: record.at)
+    records = [_record(raw, index) for index, raw in enumerate(raw_calls)] if calls else []
+    records.sort(key=_BY_TIME)
     queue: dict[str, datetime] = {}
     for caller, since in waiting.items():
         if type(caller) is not str:
             raise _Unreadable(f"its 'waiting' has the caller {_short(caller)}, not a string")
         queue[caller] = _parse_time(since, f"the waiting time of {_short(caller)}")
     return LedgerState(
-        calls,
+        records,
         _optional_time(data.get("exhausted_until"), "'exhausted_until'"),
         _optional_time(data.get("degraded_until"), "'degraded_until'"),
         queue,
@@ -295,6 +351,19 @@ def read_document(data: Any, key: str) -> LedgerState:
     """
     try:
         return _parse(data)
+    except _Unreadable as err:
+        raise ClarityLedgerError(corrupt_message(key, str(err))) from None
+
+
+def read_header(data: Any, key: str) -> LedgerState:
+    """``read_document`` without reading the calls (``calls`` must still be a list): the
+    project, settings, marks and queue of a document, for a view whose every read of the
+    calls goes through ``read_document`` anyway.
+
+    :raises ClarityLedgerError: naming the Variable ``key`` and how to repair it.
+    """
+    try:
+        return _parse(data, calls=False)
     except _Unreadable as err:
         raise ClarityLedgerError(corrupt_message(key, str(err))) from None
 

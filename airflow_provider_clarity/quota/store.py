@@ -74,6 +74,24 @@ class MemoryLedgerStore:
         self.data = data
 
 
+class DocumentView:
+    """A ledger document already in memory (the quota page's, a test's), read where it is.
+
+    ``load`` returns the document itself, uncopied: for readers that never change what they
+    load, as the ledger does (``records.read_document`` builds new objects). ``save`` keeps
+    the new document and leaves the one it was given untouched.
+    """
+
+    def __init__(self, data: dict[str, Any] | None) -> None:
+        self.data = data
+
+    def load(self) -> dict[str, Any] | None:
+        return self.data
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+
 class VariableLedgerStore:
     """The default store: one Airflow Variable holding the ledger as JSON.
 
