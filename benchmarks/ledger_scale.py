@@ -34,6 +34,8 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from sections import LEDGER_SCALE  # noqa: E402
+
 from airflow_provider_clarity.connection.settings import QuotaSettings, Window  # noqa: E402
 from airflow_provider_clarity.exceptions import ClarityQuotaExceededError  # noqa: E402
 from airflow_provider_clarity.plugins import page_data, quota_page  # noqa: E402
@@ -41,9 +43,6 @@ from airflow_provider_clarity.quota import MemoryLedgerStore, QuotaLedger, ledge
 from airflow_provider_clarity.quota.records import LedgerState  # noqa: E402
 from airflow_provider_clarity.windows.utc import utc_iso  # noqa: E402
 
-RESULTS = HERE / "results.md"
-START_MARK = "<!-- ledger-scale: written by benchmarks/ledger_scale.py -->"
-END_MARK = "<!-- /ledger-scale -->"
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 TARGET_SECONDS = 1.0
 
@@ -357,26 +356,6 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str]) -> None:
-    """Replace (or append) this benchmark's section of results.md, leaving the rest alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section = "\n".join([START_MARK, *lines, END_MARK])
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + section + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
-
-
-def kept_section() -> str:
-    """This benchmark's section of results.md as it stands ("" when there is none)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if START_MARK not in text or END_MARK not in text:
-        return ""
-    return START_MARK + text.split(START_MARK, 1)[1].split(END_MARK, 1)[0] + END_MARK
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=100_000)
@@ -413,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += ["```"]
     print("\n".join(lines))
     if not args.no_write:
-        write_section(lines)
+        LEDGER_SCALE.write(lines)
     return 0
 
 

@@ -34,14 +34,13 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:  # the harness lives in tests/integration
     sys.path.insert(0, str(REPO))
 
+from sections import PARALLEL_PROJECTS, RESULTS  # noqa: E402
+
 if TYPE_CHECKING:
     from tests.integration.cluster import AirflowCluster
 
 DAG_FILE = HERE / "dags" / "clarity_n_projects.py"
 DAG_ID = "parallel_projects"
-RESULTS = HERE / "results.md"
-START_MARK = "<!-- parallel-projects: written by benchmarks/parallel_projects.py -->"
-END_MARK = "<!-- /parallel-projects -->"
 UNLIMITED = 1_000_000
 PREDICT_FOR = 1000
 
@@ -159,7 +158,7 @@ def run_phase(cluster: AirflowCluster, emulator: Any, projects: int, slots: int)
 
 def measure(projects: int, latency: float, slots: int) -> tuple[Phase, Phase, dict[str, str]]:
     """Start the cluster, run the parallel phase then the 1-slot phase, stop everything."""
-    # Imported here: run.py imports this module for ``kept_section`` only.
+    # Imported here: importing this module stays cheap.
     from airflow_provider_clarity.testing.emulator import ClarityEmulator
     from tests.integration.cluster import _start_cluster
     from tests.integration.services import Postgres, Redis, missing_services
@@ -293,27 +292,6 @@ def report(
     ]
 
 
-def kept_section() -> str:
-    """This benchmark's section of results.md as it stands ("" when there is none), so that
-    ``run.py`` keeps it when it rewrites the file."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if START_MARK not in text or END_MARK not in text:
-        return ""
-    return START_MARK + text.split(START_MARK, 1)[1].split(END_MARK, 1)[0] + END_MARK
-
-
-def write_section(lines: list[str]) -> None:
-    """Replace (or append) this benchmark's section of results.md, leaving the rest alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    section = "\n".join([START_MARK, *lines, END_MARK])
-    if START_MARK in text and END_MARK in text:
-        head, rest = text.split(START_MARK, 1)
-        text = head + section + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--projects", type=int, default=50, help="N projects (default 50)")
@@ -337,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = report(args.projects, args.latency, parallel, serial, info)
     print("\n".join(lines))
     if not args.no_write:
-        write_section(lines)
+        PARALLEL_PROJECTS.write(lines)
         print(f"wrote the parallel-projects section of {RESULTS.relative_to(REPO)}")
     return 0
 

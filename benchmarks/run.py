@@ -35,8 +35,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from parallel_projects import kept_section
 from probes import CONN_ID, RESULT_MARK, SIZES
+from sections import OWNED
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -735,10 +735,11 @@ def write_results(
     for title, profile in profiles.items():
         lines += [f"### {title}", "", "```", *profile, "```", ""]
     lines += [METHOD.strip(), ""]
-    # parallel_projects.py (a real scheduler, `make bench`'s second step) owns its section.
-    kept = kept_section()
-    if kept:
-        lines += [kept, ""]
+    # parallel_projects.py and ledger_scale.py (later steps of `make bench`) own their sections.
+    for section in OWNED:
+        kept = section.kept()
+        if kept:
+            lines += [kept, ""]
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
 
 

@@ -450,7 +450,7 @@ class QuotaLedger:
         problem = unserialised_writer(self._lock_scope)
         if problem is not None:
             raise ClarityLedgerError(problem)
-        if not self._store_warm:
+        if not self._store_warm and isinstance(self.store, VariableLedgerStore):
             # The first read of a process imports and connects (seconds on a busy worker):
             # do it before taking the lock, so every other writer is not kept waiting.
             self.store.load()
