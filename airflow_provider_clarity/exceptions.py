@@ -23,6 +23,7 @@ __all__ = [
     "ClarityDimensionFallbackError",
     "ClarityError",
     "ClarityLedgerError",
+    "ClarityLockTimeoutError",
     "ClarityPermanentError",
     "ClarityPermissionError",
     "ClarityQuotaExceededError",
@@ -57,6 +58,11 @@ class ClarityLedgerError(ClarityPermanentError):
     """The quota ledger cannot count this call safely: its document is unreadable, or this
     process could write it at the same time as another host. Nothing was sent; the message
     says what to fix."""
+
+
+class ClarityLockTimeoutError(ClarityError):
+    """Another process held a project's quota lock longer than this one would wait. Nothing
+    was sent; trying again later can help, so this is not a permanent error."""
 
 
 class QuotaSource(StrEnum):

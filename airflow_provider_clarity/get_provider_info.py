@@ -58,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                             "in parallel. Without it, only tasks in the clarity_api pool "
                             "(1 slot) may call there."
                         ),
-                        "version_added": "0.1.0",
+                        "version_added": None,
                         "type": "string",
                         "example": "/mnt/airflow-shared/clarity-ledger-locks",
                         "default": "",

@@ -58,15 +58,17 @@ def migrate_airflow_db() -> None:
 
 @pytest.fixture(autouse=True)
 def _forget_quota_ledgers() -> Iterator[None]:
-    """Every test starts with no quota ledger: direct hook calls are counted by default, so
-    one test's calls would otherwise spend the next test's quota (same emulator project)."""
+    """Every test starts with no quota ledger and no shared-snapshot index: direct hook calls
+    are counted by default, so one test's calls would otherwise spend the next test's quota,
+    and an indexed answer could serve the next test's export (same emulator project)."""
     yield
     database = AIRFLOW_HOME / "airflow.db"
     if _MIGRATED and database.exists():
         import sqlite3
 
         with sqlite3.connect(database, timeout=30) as db:
-            db.execute("DELETE FROM variable WHERE key LIKE 'clarity\\_quota\\_\\_%' ESCAPE '\\'")
+            for prefix in ("clarity\\_quota\\_\\_%", "clarity\\_snapshots\\_\\_%"):
+                db.execute("DELETE FROM variable WHERE key LIKE ? ESCAPE '\\'", (prefix,))
 
 
 @pytest.fixture(scope="session")

@@ -69,6 +69,14 @@ def _midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _finite(value: float) -> bool:
+    """``math.isfinite`` that answers ``False`` for an int too large for a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 @dataclass(frozen=True)
 class QuotaSettings:
     """One Clarity project's quota: its limit, the calls kept back, and how the window runs.
@@ -212,7 +220,7 @@ class QuotaSettings:
             if name == "window":
                 valid = isinstance(value, str) and value in {w.value for w in Window}
             elif name == "reset_margin_seconds":
-                valid = type(value) in (int, float) and math.isfinite(value) and value >= 0
+                valid = type(value) in (int, float) and _finite(value) and value >= 0
             else:
                 valid = type(value) is int
             if not valid:

@@ -50,6 +50,14 @@ class Where:
     token: str | None  # only to scrub excerpts; never printed
 
 
+RUN_REFUSED = (
+    "ClarityHook does not support HttpHook's run() or run_with_advanced_retry(): they would send "
+    "a request to Clarity that the quota ledger never counts, with no validation. Use "
+    "get_live_insights(num_of_days, dimensions) for the parsed answer, or fetch(request) for "
+    "the raw one. No Clarity call was made."
+)
+
+
 def _spent(attempts: int, sent: bool) -> str:
     """``3 attempts (each may have cost ...)``: what a run of attempts may have cost."""
     text = f"{attempts} attempt{'s' if attempts != 1 else ''}"

@@ -19,6 +19,7 @@ from requests.auth import AuthBase
 
 from airflow_provider_clarity.api_facts import API_ENDPOINT, DEFAULT_HOST
 from airflow_provider_clarity.connection.token import scrub
+from airflow_provider_clarity.exceptions import ClarityRequestError
 from airflow_provider_clarity.quota.records import Outcome
 
 if TYPE_CHECKING:
@@ -265,3 +266,26 @@ class Hidden:
 
     def __repr__(self) -> str:
         return "<hidden>"
+
+
+def check_origin(base_url: str, conn_id: str) -> None:
+    """Refuse to send the token in clear text, or to any URL that is not an origin.
+
+    :raises ClarityRequestError: naming connection ``conn_id`` and how to fix its host.
+    """
+    parts = urlsplit(base_url)
+    safe = parts.hostname and (
+        parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
+    )
+    if not safe:
+        raise ClarityRequestError(
+            f"Connection '{conn_id}' host {without_query(base_url)!r} is "
+            f"not an https URL. Use https://www.clarity.ms (or leave the host empty); plain "
+            f"http is only allowed for a local emulator on 127.0.0.1, ::1 or localhost."
+        )
+    if parts.path.strip("/") or parts.query:
+        raise ClarityRequestError(
+            f"Connection '{conn_id}' host {without_query(base_url)!r} has "
+            f"a path; the host is only the origin, e.g. {DEFAULT_HOST}, and the provider adds "
+            f"{API_ENDPOINT} itself. Fix the connection's host. No Clarity call was made."
+        )

@@ -23,7 +23,6 @@ import os
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import requests
 from airflow.providers.http.hooks.http import HttpHook
@@ -51,20 +50,25 @@ from airflow_provider_clarity.exceptions import (
     ClarityError,
     ClarityRequestError,
 )
-from airflow_provider_clarity.hooks._errors import Where, error_for_answer, error_for_failure
+from airflow_provider_clarity.hooks._errors import (
+    RUN_REFUSED,
+    Where,
+    error_for_answer,
+    error_for_failure,
+)
 from airflow_provider_clarity.hooks._transport import (
     AttemptFailed,
     BearerAuth,
     ClarityAnswer,
     Hidden,
     base_url_from,
+    check_origin,
     failure_for,
-    is_loopback,
     is_retryable,
     scrubbed,
     without_query,
 )
-from airflow_provider_clarity.hooks.observer import CallObserver, notify_answer
+from airflow_provider_clarity.hooks.observer import CallObserver, notify_answer, notify_outcome
 from airflow_provider_clarity.quota.context import missing_pool_note, pool_fault
 from airflow_provider_clarity.request import ClarityRequest
 from airflow_provider_clarity.windows.utc import utc_text
@@ -305,7 +309,7 @@ class ClarityHook(HttpHook):
         :raises ClarityAuthError: no usable token, a token for another audience, or one whose
             own expiry has passed (Clarity would certainly answer 401).
         """
-        self._check_host()
+        check_origin(self.base_url, self.clarity_conn_id)
         self._token()
         check = self.token_check
         if check.problem is not None and (check.expired or check.audience_wrong):
@@ -328,25 +332,6 @@ class ClarityHook(HttpHook):
                 "paste the bare token to silence this.",
                 self.clarity_conn_id,
                 " and ".join(self.token.fixed),
-            )
-
-    def _check_host(self) -> None:
-        """Refuse to send the token in clear text, or to any URL that is not an origin."""
-        parts = urlsplit(self.base_url)
-        safe = parts.hostname and (
-            parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
-        )
-        if not safe:
-            raise ClarityRequestError(
-                f"Connection '{self.clarity_conn_id}' host {without_query(self.base_url)!r} is "
-                f"not an https URL. Use https://www.clarity.ms (or leave the host empty); plain "
-                f"http is only allowed for a local emulator on 127.0.0.1, ::1 or localhost."
-            )
-        if parts.path.strip("/") or parts.query:
-            raise ClarityRequestError(
-                f"Connection '{self.clarity_conn_id}' host {without_query(self.base_url)!r} has "
-                f"a path; the host is only the origin, e.g. {DEFAULT_HOST}, and the provider adds "
-                f"{API_ENDPOINT} itself. Fix the connection's host. No Clarity call was made."
             )
 
     def _where(self) -> Where:
@@ -547,11 +532,17 @@ class ClarityHook(HttpHook):
             attempts,
         )
         if observer is not None:
-            observer.after_call(request, outcome)
+            notify_outcome(observer, request, outcome, self.log)
         if failure is not None:
             raise failure
         assert response is not None
         return response
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Refused: ``HttpHook.run`` would call Clarity uncounted; use ``get_live_insights``."""
+        raise ClarityRequestError(RUN_REFUSED)
+
+    run_with_advanced_retry = run
 
     # ----------------------------------------------------------------- test_connection
 

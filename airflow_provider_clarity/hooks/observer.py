@@ -49,3 +49,18 @@ def notify_answer(observer: Any, answer: ClarityAnswer, log: Any) -> None:
         after_answer(answer)
     except Exception as exc:
         log.warning("The Clarity call's observer could not take its answer: %s", exc)
+
+
+def notify_outcome(observer: CallObserver, request: ClarityRequest, outcome: str, log: Any) -> None:
+    """Call ``observer.after_call``; never raise: the attempt is over, and whatever it brought
+    back is the caller's to keep. A ledger that cannot record the outcome keeps the call as
+    ``pending``, which still counts, so nothing is undercounted (the failure is logged)."""
+    try:
+        observer.after_call(request, outcome)
+    except Exception as exc:
+        log.warning(
+            "The Clarity call's outcome (%s) could not be recorded by its observer: %s. A quota "
+            "ledger keeps the call as pending, which still counts against the project.",
+            outcome,
+            exc,
+        )

@@ -34,6 +34,7 @@ from airflow_provider_clarity.api_facts import ROW_CAP
 from airflow_provider_clarity.exceptions import (
     ClarityDimensionFallbackError,
     ClarityError,
+    ClarityLockTimeoutError,
     ClarityQuotaExceededError,
     ClarityRequestError,
     QuotaSource,
@@ -257,13 +258,7 @@ class ClarityExportOperator(BaseOperator):
         snapshot = kept_snapshot(store, request, self.hook, self.log, force=self.force_refresh)
         if snapshot is None:
             self._refuse_stale_window(context, request)
-            # One export of a project at a time even in a many-slot pool: a second export of
-            # the same request then reuses the first one's answer instead of spending a call.
-            with project_call_lock(ledger_key(self.hook.project_id)):
-                sharing = SnapshotSharing.for_operator(self, context, store)
-                fresh = sharing.reuse(request)
-                snapshot = fresh or sharing.offer(self._fetch(context, request, store))
-            self._reused_from = sharing.reused_from
+            snapshot, self._reused_from = self._one_call_at_a_time(context, request, store)
         try:
             payload = self.hook.interpret(snapshot.to_answer(), request)
         except ClarityQuotaExceededError as exc:  # a 429: calls outside Airflow spent the day
@@ -278,6 +273,26 @@ class ClarityExportOperator(BaseOperator):
         """
         self.log.info("Clarity quota reset time reached (%s); checking the quota again.", event)
         return self.execute(context)
+
+    def _one_call_at_a_time(
+        self, context: Context, request: ClarityRequest, store: SnapshotStore
+    ) -> tuple[RawSnapshot, str | None]:
+        """Reuse a shared answer or call, under the project's call lock (``quota/lock.py``):
+        one export of a project at a time, even in a many-slot pool. Returns the snapshot and
+        where it was reused from (``None``: this task called). Waits past any call's length
+        end in a reschedule."""
+        key, hook = ledger_key(self.hook.project_id), self.hook
+        try:
+            with project_call_lock(key, read_timeout=hook.timeout, retries=hook.max_retries):
+                sharing = SnapshotSharing.for_operator(self, context, store)
+                snapshot = sharing.reuse(request) or sharing.offer(
+                    self._fetch(context, request, store)
+                )
+                return snapshot, sharing.reused_from
+        except ClarityLockTimeoutError as exc:
+            wake = clock.now() + _MIN_WAIT * 2
+            self.log.warning("%s No Clarity call was made; looking again at %s.", exc, wake)
+            raise AirflowRescheduleException(wake) from None
 
     def _refuse_stale_window(self, context: Context, request: ClarityRequest) -> None:
         """Skip or fail a run whose data interval Clarity no longer covers."""

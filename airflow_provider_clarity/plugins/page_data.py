@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 MAX_CALLS = 200
 #: Projects on one page of the report (``?page=N``).
 PER_PAGE = 50
-#: Marks the stand-in document of a project that has no ledger Variable yet.
+#: Marks the stand-in document of a project that has no ledger Variable yet: an object no
+#: stored JSON can hold, so a planted key cannot make a real ledger read as empty.
 _NO_LEDGER = "_no_ledger_yet"
+_UNWRITTEN = object()
 #: What a call of a DAG the user may not read shows as its caller.
 HIDDEN_CALLER = "hidden DAG"
 
@@ -214,7 +216,7 @@ def project_report(
     document = {**document, "project_id": project_id}
     quota_settings, source = _settings(project_id, document, connection)
     # A project known from a connection or an export only has no document to read yet.
-    stored = None if document.get(_NO_LEDGER) else document
+    stored = None if document.get(_NO_LEDGER) is _UNWRITTEN else document
     ledger = QuotaLedger.from_settings(quota_settings, store=_Document(stored), clock=lambda: now)
     status = ledger.status()
     start, end = _window(status)
@@ -311,9 +313,11 @@ def report(
     """
     found = dict(variables)
     named = _connections(connections, schedule)
+    unwritten: set[str] = set()
     for project_id in named:
         if ledger_key(project_id) not in found:
-            found[ledger_key(project_id)] = json.dumps({"project_id": project_id, _NO_LEDGER: True})
+            found[ledger_key(project_id)] = json.dumps({"project_id": project_id})
+            unwritten.add(ledger_key(project_id))
     if readable is None and schedule is not None:
         readable = schedule.readable
     shown: list[tuple[str, Any, Exception | None]] = []
@@ -326,6 +330,8 @@ def report(
         except Exception as err:  # one broken ledger must not hide the others
             shown.append((key, None, err))
             continue
+        if key in unwritten:
+            document[_NO_LEDGER] = _UNWRITTEN
         if readable is not None:
             project_id = str(document.get("project_id") or key.removeprefix(VARIABLE_PREFIX))
             dags = _dag_ids(document)

@@ -48,17 +48,28 @@ class ScriptLedger:
 
     def __init__(self, ledger: QuotaLedger) -> None:
         self.ledger = ledger
-        self.counting = True
+        self.counting: bool | None = None  # decided by the first attempt
 
     def before_call(self, request: ClarityRequest) -> None:
-        if not self.counting:
-            return
+        if self.counting is None:
+            self.counting = self._reachable()
+        if self.counting:
+            self.ledger.before_call(request)  # from here on, any failure refuses the call
+
+    def _reachable(self) -> bool:
+        """Whether this process reaches the ledger at all: one read, before any lock.
+
+        Only a store that cannot be read lets the call go uncounted; a ledger that can be
+        read but not written later refuses the call, as in a task.
+        """
         try:
-            self.ledger.before_call(request)
+            probe = getattr(self.ledger.store, "probe", None)
+            if probe is not None:
+                probe()
+            self.ledger.store.load()
         except ClarityError:
             raise
         except Exception as exc:  # no metadata DB here (a plain script): say so, don't guess
-            self.counting = False
             log.warning(
                 "The call for project '%s' is NOT counted in the Clarity quota ledger "
                 "(Variable %s): the ledger cannot be reached from this process (%s). Run it "
@@ -68,6 +79,8 @@ class ScriptLedger:
                 self.ledger.key,
                 type(exc).__name__,
             )
+            return False
+        return True
 
     def after_call(self, request: ClarityRequest, outcome: str) -> None:
         if not self.counting:

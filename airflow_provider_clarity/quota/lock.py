@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_provider_clarity.exceptions import ClarityLedgerError
+from airflow_provider_clarity.exceptions import ClarityLedgerError, ClarityLockTimeoutError
 
 LOCK_DIR_OPTION = ("clarity", "ledger_lock_dir")
 """The Airflow config option naming a lock dir every host that runs Clarity tasks shares."""
@@ -40,8 +40,8 @@ SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "Debug
 #: How long a writer waits for another's read-and-write (a few ms each) before giving up.
 LOCK_TIMEOUT_SECONDS = 120.0
 
-#: How long an export waits for another export of its project to get Clarity's answer (a call
-#: with its retries takes at most about 4 x 60 s).
+#: How long an export waits at least for other exports of its project to get Clarity's answer
+#: (a call with its retries takes at most about 4 x 60 s); longer for slower hooks.
 CALL_LOCK_TIMEOUT_SECONDS = 900.0
 
 
@@ -94,6 +94,9 @@ def lock_scope() -> LockScope:
 
     named = (conf.get(*LOCK_DIR_OPTION, fallback="") or "").strip()
     executors = _executor_names(conf.get("core", "executor", fallback="") or "")
+    if os.environ.get("AIRFLOW_IS_K8S_EXECUTOR_POD"):
+        # The official chart's task pods say LocalExecutor, yet each pod is a host of its own.
+        executors = ("KubernetesExecutor",)
     if named:
         return LockScope(Path(os.path.expanduser(named)), True, executors)
     home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
@@ -106,8 +109,8 @@ def ledger_lock(
 ) -> Iterator[Path]:
     """Hold the exclusive lock of ledger ``key`` for the ``with`` block; yield its file.
 
-    :raises ClarityLedgerError: the lock dir cannot be created or written, or another process
-        held the lock longer than ``timeout`` seconds. Nothing has been sent then.
+    :raises ClarityLedgerError: the lock dir cannot be created or written, or takes no flock.
+    :raises ClarityLockTimeoutError: another process held the lock over ``timeout`` seconds.
     """
     scope = scope or lock_scope()
     path = scope.directory / f"{key}.lock"
@@ -118,7 +121,7 @@ def ledger_lock(
         raise ClarityLedgerError(
             f"The Clarity quota ledger's lock {path} cannot be opened ({err.strerror}). Make "
             f"the directory writable for the Airflow user, or point [clarity] ledger_lock_dir "
-            f"(AIRFLOW__CLARITY__LEDGER_LOCK_DIR) at one that is. No Clarity call was made."
+            f"(AIRFLOW__CLARITY__LEDGER_LOCK_DIR) at one that is."
         ) from None
     try:
         deadline = time.monotonic() + timeout
@@ -132,13 +135,13 @@ def ledger_lock(
                     raise ClarityLedgerError(
                         f"The Clarity quota ledger's lock {path} cannot be taken "
                         f"({err.strerror}); the file system may not support flock. Point "
-                        f"[clarity] ledger_lock_dir at one that does. No Clarity call was made."
+                        f"[clarity] ledger_lock_dir at one that does."
                     ) from None
                 if time.monotonic() >= deadline:
-                    raise ClarityLedgerError(
+                    raise ClarityLockTimeoutError(
                         f"Another process held the Clarity quota lock {path} for over "
-                        f"{timeout:g} s: it may be hung. Find it with `fuser {path}`. No "
-                        f"Clarity call was made."
+                        f"{timeout:g} s; if that lasts, it may be hung (find it with "
+                        f"`fuser {path}`)."
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
@@ -147,11 +150,16 @@ def ledger_lock(
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def project_call_lock(key: str) -> AbstractContextManager[Path]:
+def project_call_lock(
+    key: str, *, read_timeout: float = 60.0, retries: int = 2
+) -> AbstractContextManager[Path]:
     """Held by an export from its look for a shared snapshot until Clarity answered it.
 
     Exports of one project then run one after another, as in a 1-slot pool, so the second of
     two asking the same thing reuses the first one's answer instead of calling too; exports of
-    different projects (different ``key``) still run in parallel.
+    different projects (different ``key``) still run in parallel. Waiting longer than any
+    call of the hook (``read_timeout``, ``retries``) can take, or ``CALL_LOCK_TIMEOUT_SECONDS``,
+    raises ``ClarityLockTimeoutError``.
     """
-    return ledger_lock(f"{key}.calls", timeout=CALL_LOCK_TIMEOUT_SECONDS)
+    longest = (retries + 1) * (read_timeout + 15) + 60 * retries
+    return ledger_lock(f"{key}.calls", timeout=max(CALL_LOCK_TIMEOUT_SECONDS, longest))

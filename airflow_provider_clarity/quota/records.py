@@ -105,8 +105,11 @@ class CallRecord:
 
     @property
     def last_seen(self) -> datetime:
-        """The latest moment the ledger knows of this call: its answer, else its record."""
-        return self.done_at or self.at
+        """The latest moment the ledger knows of this call: its answer, else its record (an
+        answer stored as earlier than the record, by an edit or a skewed clock, never makes the
+        call count for less)."""
+        done_at = self.done_at
+        return done_at if done_at is not None and done_at > self.at else self.at
 
     def finished(self, outcome: str, at: datetime) -> CallRecord:
         """This record with its outcome filled in."""
@@ -273,7 +276,7 @@ def _record_checked(raw: Any, index: int) -> CallRecord:
         at=_parse_time(raw["at"], f"{where}'s 'at'"),
         done_at=_optional_time(raw.get("done_at"), f"{where}'s 'done_at'"),
         caller=_text(raw, "caller", OUTSIDE_AIRFLOW, where),
-        outcome=_text(raw, "outcome", Outcome.PENDING, where),
+        outcome=_text(raw, "outcome", str(Outcome.PENDING), where),
         request=_text(raw, "request", "", where),
     )
 

@@ -126,6 +126,19 @@ class VariableLedgerStore:
             raise ClarityLedgerError(corrupt_message(self.key, "it is not a JSON object"))
         return data
 
+    def probe(self) -> None:
+        """Raise unless this process can write the Variable: outside a task, reach the
+        metadata DB's variable table (a read alone cannot tell: the core ``Variable.get``
+        answers "no such Variable" when the table is missing). Inside a task, a no-op."""
+        if in_task():
+            return
+        from airflow.models.variable import Variable as CoreVariable
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            session.execute(select(CoreVariable.id).limit(1)).all()
+
     def save(self, data: dict[str, Any]) -> None:
         if in_task():
             from airflow.sdk import Variable

@@ -22,13 +22,14 @@ from airflow_provider_clarity.exceptions import (
     ClarityDegradedError,
     ClarityLedgerError,
     ClarityQuotaExceededError,
+    ClarityRequestError,
     ClarityServerError,
 )
 from airflow_provider_clarity.hooks.clarity import ClarityHook
 from airflow_provider_clarity.quota import QuotaLedger, ledger_key
 from airflow_provider_clarity.quota.lock import LockScope
 from airflow_provider_clarity.testing import ClarityEmulator
-from tests.hooks.fixtures import CONN_ID, PROJECT
+from tests.hooks.fixtures import CONN_ID, PROJECT, logged
 
 
 @pytest.fixture
@@ -236,3 +237,50 @@ def test_a_direct_call_in_a_task_is_counted_under_the_task(
     [record] = ledger.records()
     assert record.caller.startswith("clarity_direct_hook/counted/")
     assert record.request == "numOfDays=1 dimensions=Device,OS"
+
+
+def test_httphooks_run_is_refused_so_nothing_reaches_clarity_uncounted(
+    hook: ClarityHook, emulator: ClarityEmulator
+) -> None:
+    for call in (
+        lambda: hook.run("/export-data/api/v1/project-live-insights"),
+        lambda: hook.run_with_advanced_retry({}, "/export-data/api/v1/project-live-insights"),
+    ):
+        with pytest.raises(ClarityRequestError, match="get_live_insights"):
+            call()
+    assert emulator.total_requests() == 0
+
+
+def test_an_observer_failing_after_the_answer_does_not_lose_the_answer(
+    hook: ClarityHook,
+    emulator: ClarityEmulator,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ledger that cannot record the outcome (its record stays pending and counts)."""
+
+    class Failing:
+        def before_call(self, request: Any) -> None:
+            pass
+
+        def after_call(self, request: Any, outcome: str) -> None:
+            raise ClarityLedgerError("the Variable cannot be written")
+
+    payload = hook.get_live_insights(1, "OS", observer=Failing())
+    assert payload and emulator.total_requests() == 1
+    assert "could not be recorded by its observer" in logged(caplog, capsys)
+
+
+def test_a_script_that_reaches_the_db_but_cannot_write_the_ledger_is_refused(
+    hook: ClarityHook, emulator: ClarityEmulator, airflow_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an unreachable DB lets a script's call go uncounted; a failing write refuses it."""
+    from airflow_provider_clarity.quota import VariableLedgerStore
+
+    def broken(self: Any, data: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(VariableLedgerStore, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        hook.get_live_insights(1, "OS")
+    assert emulator.total_requests() == 0

@@ -156,3 +156,27 @@ def test_execute_complete_checks_again_after_the_wait(
     records = op.execute_complete(make_context(), event=datetime.now(UTC))
     assert records
     assert clarity_emulator.total_requests() == 1
+
+
+def test_an_export_that_waits_too_long_for_its_projects_call_lock_looks_again_later(
+    conn: str, clarity_emulator: ClarityEmulator, ledger_store: MemoryLedgerStore
+) -> None:
+    """Another export of the project holds the call lock past any call's length (here 16 s
+    for a 1 s timeout and no retry): this one is rescheduled, not failed, and calls nothing."""
+    from airflow_provider_clarity.quota import ledger_key
+    from airflow_provider_clarity.quota import lock as quota_lock
+
+    op = ClarityExportOperator(
+        task_id="export", hook_params={"timeout": 1, "max_retries": 0}, deferrable=False
+    )
+    before = datetime.now(UTC)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quota_lock, "CALL_LOCK_TIMEOUT_SECONDS", 1.0)  # the hook's length decides
+        with (
+            quota_lock.ledger_lock(f"{ledger_key(PROJECT)}.calls"),
+            pytest.raises(AirflowRescheduleException) as info,
+        ):
+            op.execute(make_context())
+    assert info.value.reschedule_date >= before + timedelta(seconds=30)
+    assert clarity_emulator.total_requests() == 0
+    assert ledger_store.data is None

@@ -241,3 +241,17 @@ def test_stored_strings_reach_the_page_escaped_and_a_pool_fault_is_a_banner() ->
     )
     assert data["pool_fault"] == fault
     assert f'<p class="badge error pool-fault">{fault.replace(chr(39), "&#x27;")}</p>' in html
+
+
+def test_a_planted_no_ledger_mark_cannot_make_a_ledger_read_as_empty() -> None:
+    """Only the page itself marks a project as having no ledger yet; a stored key cannot."""
+    planted = _document("demo-project", ["d/t/r/-1"] * 10)
+    planted["_no_ledger_yet"] = True
+    connection = ProjectSettings(QuotaSettings("demo-project"), ("clarity_demo",))
+    got = report(_variables(planted), NOON, connections={"demo-project": connection})
+    [project] = got["projects"]
+    assert project.get("remaining") != 10
+    assert "ClarityLedgerError" in project["error"]
+    # A project known from its connection alone still shows, with no call.
+    fresh = report({}, NOON, connections={"demo-project": connection})["projects"][0]
+    assert (fresh["used"], fresh["remaining"]) == (0, 10)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_clarity.exceptions import ClarityLedgerError
+from airflow_provider_clarity.exceptions import ClarityLedgerError, ClarityLockTimeoutError
 from airflow_provider_clarity.quota import QuotaLedger
 from airflow_provider_clarity.quota.lock import LockScope, ledger_lock, lock_scope
 
@@ -62,7 +62,7 @@ def test_a_lock_held_too_long_refuses_the_call_and_says_where(tmp_path: Path) ->
     scope = LockScope(tmp_path, configured=True, executors=("LocalExecutor",))
     with (
         ledger_lock("k", scope=scope),
-        pytest.raises(ClarityLedgerError, match=r"k\.lock.*No Clarity call was made"),
+        pytest.raises(ClarityLockTimeoutError, match=r"k\.lock for over 0\.2 s"),
         ledger_lock("k", scope=scope, timeout=0.2),
     ):
         pass
@@ -81,3 +81,15 @@ def test_an_unwritable_lock_dir_refuses_the_call_before_anything_is_recorded(
     with pytest.raises(ClarityLedgerError, match="ledger_lock_dir"):
         ledger.before_call(None)
     assert ledger.records() == []
+
+
+def test_a_kubernetes_task_pod_is_never_taken_for_a_single_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The official chart's pod template sets LocalExecutor inside every task pod."""
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+    monkeypatch.delenv("AIRFLOW__CLARITY__LEDGER_LOCK_DIR", raising=False)
+    monkeypatch.setenv("AIRFLOW_IS_K8S_EXECUTOR_POD", "True")
+    scope = lock_scope()
+    assert not scope.single_host and not scope.covers_every_writer
+    assert scope.executor == "KubernetesExecutor"

@@ -67,3 +67,39 @@ def test_the_waiting_queue_keeps_the_newest_waiters(make, clock, store) -> None:
     assert len(queue) == KEEP_WAITING
     assert "late/comer/run/-1" in queue and "d/t/run_1499/-1" in queue
     assert "d/t/run_0000/-1" not in queue
+
+
+# ------------------------------------------------------------------ odd but readable records
+
+
+def test_an_answer_stored_before_its_call_never_makes_the_call_count_less(make, clock, store):
+    """10 calls today whose done_at says a month ago (an edit, a skewed clock) still count."""
+    spend(make(), 10)
+    document = store.data
+    for call in document["calls"]:
+        call["done_at"] = utc_iso(clock() - timedelta(days=30))
+    store.data = document
+    ledger = make()
+    assert ledger.remaining() == 0
+    assert len(ledger.records()) == 10
+
+
+def test_a_record_without_an_outcome_reads_as_pending(make, store):
+    spend(make(), 1)
+    document = store.data
+    del document["calls"][0]["outcome"]
+    store.data = document
+    [record] = make().records()
+    assert record.outcome == "pending" and record.charged
+
+
+def test_a_margin_too_large_for_a_float_is_refused_with_the_repair_message(store) -> None:
+    import pytest
+
+    from airflow_provider_clarity.exceptions import ClarityLedgerError
+    from airflow_provider_clarity.quota.records import read_document
+
+    document = {"version": 2, "project_id": "p", "calls": []}
+    document["settings"] = {"reset_margin_seconds": 10**400}
+    with pytest.raises(ClarityLedgerError, match="delete it to start counting from zero"):
+        read_document(document, "clarity_quota__p")
