@@ -65,8 +65,11 @@ def _forget_quota_ledgers() -> Iterator[None]:
     database = AIRFLOW_HOME / "airflow.db"
     if _MIGRATED and database.exists():
         import sqlite3
+        from contextlib import closing
 
-        with sqlite3.connect(database, timeout=30) as db:
+        # Closed at once: `with sqlite3.connect()` alone only commits, and hundreds of open
+        # connections left to the garbage collector ended in "disk I/O error" on this DB.
+        with closing(sqlite3.connect(database, timeout=30)) as db, db:
             for prefix in ("clarity\\_quota\\_\\_%", "clarity\\_snapshots\\_\\_%"):
                 db.execute("DELETE FROM variable WHERE key LIKE ? ESCAPE '\\'", (prefix,))
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,8 @@ def race_home(airflow_db: Path, tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     with (
-        sqlite3.connect(AIRFLOW_HOME / "airflow.db") as source,
-        sqlite3.connect(home / "airflow.db") as target,
+        closing(sqlite3.connect(AIRFLOW_HOME / "airflow.db")) as source,
+        closing(sqlite3.connect(home / "airflow.db")) as target,
     ):
         source.backup(target)
     return home

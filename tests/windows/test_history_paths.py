@@ -4,6 +4,8 @@ and refuses to pass a folder it cannot check: missing, or holding no export."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,22 +84,33 @@ def test_a_missing_or_empty_folder_is_an_error_not_a_pass(
     assert "holds no Parquet file with the window columns" in err
 
 
-def test_an_s3_history_is_read_through_object_storage(
-    s3: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _run_command(root: str) -> tuple[int, str, str]:
+    """``python -m airflow_provider_clarity.windows.history ROOT`` as a user runs it (in a
+    process of its own: the browser tests leave an event loop running in this one, and
+    Airflow's S3 filesystem starts with ``asyncio.run``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_clarity.windows.history", root],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_an_s3_history_is_read_through_object_storage(s3: Any) -> None:
     for name, data in _files().items():
         s3.put_object(Bucket=S3_BUCKET, Key=f"clarity/{name}", Body=data)
 
-    code, out, _ = _run(f"s3://aws_default@{S3_BUCKET}/clarity", capsys)
+    code, out, _ = _run_command(f"s3://aws_default@{S3_BUCKET}/clarity")
 
     assert code == 1, out
     assert "shop OS: 3 snapshots" in out
     assert "shop OS: 40 min gap between dt=2026-11-28/by_os.parquet" in out
     # On time from the first two only: no finding, exit 0.
     s3.delete_object(Bucket=S3_BUCKET, Key="clarity/dt=2026-11-29/by_os.parquet")
-    code, out, _ = _run(f"s3://aws_default@{S3_BUCKET}/clarity/", capsys)
+    code, out, _ = _run_command(f"s3://aws_default@{S3_BUCKET}/clarity/")
     assert (code, "no gap or overlap above 15 min" in out) == (0, True)
 
-    code, out, err = _run(f"s3://aws_default@{S3_BUCKET}/elsewhere", capsys)
+    code, out, err = _run_command(f"s3://aws_default@{S3_BUCKET}/elsewhere")
     assert code == 2 and "no gap or overlap" not in out
     assert f"s3://{S3_BUCKET}/elsewhere does not exist" in err
