@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_clarity.exceptions import ClarityError
 from airflow_provider_clarity.quota.context import current_caller
 from airflow_provider_clarity.quota.ledger import QuotaLedger
 from airflow_provider_clarity.quota.store import in_task
@@ -57,18 +56,16 @@ class ScriptLedger:
             self.ledger.before_call(request)  # from here on, any failure refuses the call
 
     def _reachable(self) -> bool:
-        """Whether this process reaches the ledger at all: one read, before any lock.
+        """Whether this process reaches the ledger's store at all (its ``probe``, if it has one).
 
-        Only a store that cannot be read lets the call go uncounted; a ledger that can be
-        read but not written later refuses the call, as in a task.
+        Only a store that cannot be reached lets the call go uncounted; a ledger that is
+        reached but cannot be read or written refuses the call in ``before_call``, as in a
+        task (which also does the first read, before taking the lock).
         """
+        probe = getattr(self.ledger.store, "probe", None)
         try:
-            probe = getattr(self.ledger.store, "probe", None)
             if probe is not None:
                 probe()
-            self.ledger.store.load()
-        except ClarityError:
-            raise
         except Exception as exc:  # no metadata DB here (a plain script): say so, don't guess
             log.warning(
                 "The call for project '%s' is NOT counted in the Clarity quota ledger "
