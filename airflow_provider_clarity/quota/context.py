@@ -62,6 +62,12 @@ def current_pool() -> str | None:
     return str(pool) if pool else None
 
 
+def writes_serialised(scope: LockScope, task_pool: str | None, *, pool: str = DEFAULT_POOL) -> bool:
+    """The one rule: a writer's ledger writes are serialised when the lock covers every
+    writer, or else when it is a task in ``pool`` (which must then have 1 slot)."""
+    return scope.covers_every_writer or task_pool == pool
+
+
 def unserialised_writer(scope: LockScope, *, pool: str = DEFAULT_POOL) -> str | None:
     """Why this process must not write a ledger, or ``None`` when its writes are serialised.
 
@@ -69,10 +75,8 @@ def unserialised_writer(scope: LockScope, *, pool: str = DEFAULT_POOL) -> str | 
     ``[clarity] ledger_lock_dir``), or else when this is a task in ``pool``, which must then
     have 1 slot (``pool_fault`` says so where the slots can be read).
     """
-    if scope.covers_every_writer:
-        return None
     task_pool = current_pool()
-    if task_pool == pool:
+    if writes_serialised(scope, task_pool, pool=pool):
         return None
     who = f"this task runs in pool {task_pool!r}" if task_pool else "this process is no task"
     return (
@@ -128,7 +132,7 @@ def warn_if_unsafe_pool(
     """
     scope = scope or lock_scope()
     task_pool = getattr(task, "pool", None)
-    if scope.covers_every_writer or task_pool == pool:
+    if writes_serialised(scope, task_pool, pool=pool):
         return True
     log.warning(
         "Task %s runs in pool %r, not %r. With %s and no [clarity] ledger_lock_dir, the Clarity "
